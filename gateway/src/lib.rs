@@ -1,0 +1,12 @@
+//! ostree-gateway: an SSH server that receives OSTree commits into shared repos under policy.
+//!
+//! See docs/ARCHITECTURE.md for the map of modules and the receive pipeline.
+
+pub mod admin;
+pub mod authorized_keys;
+pub mod cli;
+pub mod config;
+pub mod gpg;
+pub mod repo_path;
+pub mod state;
+pub mod store;

@@ -1,0 +1,68 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use ostree_gateway::admin::{self, Admin};
+use ostree_gateway::cli::{Cli, Command};
+use ostree_gateway::config::{Config, DEFAULT_STATE_DIR};
+use ostree_gateway::state::StateDir;
+use ostree_gateway::store::Store;
+
+fn main() -> ExitCode {
+    // clap exits with status 2 on usage errors by itself.
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The error chain on one line, without repeating a cause already in its parent's text.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text.replace('\n', " ")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::discover(cli.config.as_deref())?;
+    let state_root = cli
+        .state_dir
+        .clone()
+        .or_else(|| config.state_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+    let state = StateDir::prepare(&state_root, &config)?;
+    let store = Store::open(&state.database()).await?;
+    let admin = Admin {
+        store: store.clone(),
+        state,
+    };
+    let result = match cli.command {
+        Command::User(cmd) => admin::user::run(&admin, cmd).await,
+        Command::Key(cmd) => admin::key::run(&admin, cmd).await,
+        Command::Team(cmd) => admin::team::run(&admin, cmd).await,
+        Command::Repo(cmd) => admin::repo::run(&admin, cmd).await,
+        Command::Rule(cmd) => admin::rule::run(&admin, cmd).await,
+        Command::GpgKey(cmd) => admin::gpg_key::run(&admin, cmd).await,
+        Command::Audit(args) => admin::audit::run(&admin, args).await,
+        Command::Serve(_args) => anyhow::bail!("serve: not implemented yet"),
+    };
+    store.close().await;
+    result
+}

@@ -5,8 +5,12 @@
 pub mod admin;
 pub mod authorized_keys;
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod gpg;
+pub mod receive;
 pub mod repo_path;
+pub mod serve;
+pub mod server;
 pub mod state;
 pub mod store;

@@ -61,7 +61,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rule(cmd) => admin::rule::run(&admin, cmd).await,
         Command::GpgKey(cmd) => admin::gpg_key::run(&admin, cmd).await,
         Command::Audit(args) => admin::audit::run(&admin, args).await,
-        Command::Serve(_args) => anyhow::bail!("serve: not implemented yet"),
+        Command::Serve(args) => ostree_gateway::serve::run(config, admin.state, store.clone(), args).await,
     };
     store.close().await;
     result

@@ -1,0 +1,458 @@
+//! The receive pipeline, one module per phase, in the order they run:
+//!
+//! 1. `request`  — which repo, which refs, which source (a forward of this session)
+//! 2. `source`   — resolve the refs on the pusher's side; fetch each new commit (`commit`)
+//! 3. `checks`   — classify create/update/force, gather facts, decide with the policy crate
+//! 4. `audit`    — one row per ref, before anything is touched
+//! 5. `transfer` — objects into a per-push `staging` repo, every one verified
+//! 6. `staging`  — completeness proof: every reachable object is staged or in the target
+//! 7. `update`   — repo lock + compare-and-swap + import + all refs in one transaction
+//! 8. `audit` settle, then the summary
+//!
+//! Nothing before step 7 changes what the target repo serves.
+
+pub mod audit;
+pub mod checks;
+pub mod commit;
+pub mod http;
+pub mod locks;
+pub mod request;
+pub mod source;
+pub mod staging;
+pub mod transfer;
+pub mod update;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::ChannelReadHalf;
+use tokio_util::sync::CancellationToken;
+
+use crate::command::ReceiveArgs;
+use crate::server::forward::ForwardPorts;
+use crate::server::reporter::Reporter;
+use crate::server::Shared;
+use crate::store::audit::State;
+use crate::store::repos::Repo;
+use crate::store::StoreError;
+use commit::CommitInfo;
+use source::Source;
+use staging::Staging;
+use update::RefMove;
+
+/// Who is pushing: bound at authentication, after the key's signature was verified.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub user: String,
+    pub user_id: i64,
+    pub key_fingerprint: String,
+    pub peer: SocketAddr,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error("repo \"{0}\" not found")]
+    UnknownRepo(String),
+    #[error("{0}")]
+    Request(String),
+    #[error("{0}")]
+    Source(String),
+    #[error(transparent)]
+    Http(#[from] http::HttpError),
+    #[error(transparent)]
+    Commit(#[from] commit::CommitError),
+    #[error("incomplete push: {0}")]
+    Incomplete(String),
+    #[error("ref changed during push: {0} (someone else updated it first; fetch and retry)")]
+    RefChanged(String),
+    #[error("push aborted (client disconnected or gateway shutting down): no ref moved")]
+    Aborted,
+    #[error("push timed out: no ref moved")]
+    TimedOut,
+    #[error("internal error: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Ostree(#[from] ostree::glib::Error),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("internal error: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// One ref of a push and everything learned about it along the pipeline.
+#[derive(Debug, Clone)]
+pub struct RefUpdate {
+    pub name: String,
+    pub old: Option<String>,
+    /// `None` for a deletion.
+    pub new: Option<String>,
+    pub commit: Option<CommitInfo>,
+    pub op: Option<policy::Op>,
+    pub old_timestamp: Option<u64>,
+    pub decision: Option<policy::Decision>,
+    pub audit_id: Option<i64>,
+}
+
+fn short(rev: &Option<String>) -> String {
+    rev.as_deref()
+        .map(|r| r[..r.len().min(12)].to_string())
+        .unwrap_or_else(|| "(none)".into())
+}
+
+/// Runs a classic `ostree-receive-1` request; returns the exit status.
+pub async fn run_tunnel(
+    shared: &Arc<Shared>,
+    identity: Identity,
+    args: ReceiveArgs,
+    forwards: ForwardPorts,
+    input: ChannelReadHalf,
+    reporter: &Reporter,
+) -> u32 {
+    // Stop (before any ref moves) if the client goes away or the gateway is shutting down.
+    let cancel = shared.abort.child_token();
+    let watcher = tokio::spawn(watch_disconnect(input, cancel.clone()));
+    let push_id = new_push_id();
+    let span = tracing::info_span!("receive", push = %push_id, user = %identity.user, repo = %args.repo);
+    let timeout = Duration::from_secs(shared.config.limits.push_timeout_secs);
+    let work = tracing::Instrument::instrument(
+        tunnel(shared, &identity, &args, &forwards, &push_id, reporter, &cancel),
+        span,
+    );
+    let result = match tokio::time::timeout(timeout, work).await {
+        Ok(result) => result,
+        Err(_) => Err(ReceiveError::TimedOut),
+    };
+    watcher.abort();
+    match result {
+        Ok(status) => status,
+        Err(e) => {
+            tracing::info!(push = %push_id, error = %e, "push failed");
+            reporter.line(&format!("error: {e}")).await;
+            1
+        }
+    }
+}
+
+async fn watch_disconnect(mut input: ChannelReadHalf, cancel: CancellationToken) {
+    // Drain stdin (a held channel nobody reads stalls the session); EOF is fine, CLOSE is not.
+    while let Some(msg) = input.wait().await {
+        if matches!(msg, russh::ChannelMsg::Close) {
+            break;
+        }
+    }
+    cancel.cancel();
+}
+
+fn new_push_id() -> String {
+    let bytes: [u8; 8] = rand::random();
+    format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+        hex::encode(bytes)
+    )
+}
+
+async fn tunnel(
+    shared: &Arc<Shared>,
+    identity: &Identity,
+    args: &ReceiveArgs,
+    forwards: &ForwardPorts,
+    push_id: &str,
+    reporter: &Reporter,
+    cancel: &CancellationToken,
+) -> Result<u32, ReceiveError> {
+    // 1. Request.
+    let repo = request::resolve_repo(shared, &args.repo).await?;
+    request::validate_refs(&args.refs, shared.config.limits.max_refs_per_push)?;
+    let http = request::tunnel_source(&args.url, forwards, Duration::from_secs(120))?;
+    let url = format!("http://127.0.0.1:{}{}", http.port, http.base);
+    let source = Source::Tunnel(http);
+
+    // 2. Resolve refs on the pusher's side and read the target's current values.
+    let wanted = resolve_wanted(&source, &args.refs, shared.config.limits.max_refs_per_push).await?;
+    let current = read_refs(
+        PathBuf::from(&repo.path),
+        wanted.iter().map(|(n, _)| n.clone()).collect(),
+    )
+    .await?;
+    let mut updates = Vec::new();
+    for ((name, new), old) in wanted.into_iter().zip(current) {
+        if old.as_deref() == Some(new.as_str()) {
+            reporter
+                .line(&format!("{name}: up to date ({})", short(&Some(new))))
+                .await;
+            continue;
+        }
+        let commit = source.fetch_commit(&new).await?.ok_or_else(|| {
+            ReceiveError::Source(format!("commit {new} of ref {name} is missing on the pusher"))
+        })?;
+        updates.push(RefUpdate {
+            name,
+            old,
+            new: Some(new),
+            commit: Some(commit),
+            op: None,
+            old_timestamp: None,
+            decision: None,
+            audit_id: None,
+        });
+    }
+    if updates.is_empty() {
+        reporter.info("Nothing to push: every ref is up to date.").await;
+        return Ok(0);
+    }
+    if args.force {
+        reporter
+            .verbose("note: -f does not bypass policy; rules decide which updates may be forced")
+            .await;
+    }
+
+    // 3. Checks: classify and decide, before any object moves.
+    checks::classify(
+        &source,
+        &repo,
+        &mut updates,
+        shared.config.limits.max_ancestry_depth,
+    )
+    .await?;
+    let all_allowed = checks::decide(&shared.store, identity, &repo, &mut updates).await?;
+
+    // 4. Audit rows (in progress for allowed refs; denials settled at once).
+    let refused = (!all_allowed).then_some("not applied: another ref of this push was denied");
+    audit::record(
+        &shared.store,
+        push_id,
+        identity,
+        &repo.name,
+        &mut updates,
+        refused,
+    )
+    .await?;
+    if !all_allowed {
+        for u in &updates {
+            let d = u.decision.as_ref().expect("decided");
+            if d.allowed {
+                reporter
+                    .line(&format!(
+                        "{}: rejected: not applied because another ref was denied",
+                        u.name
+                    ))
+                    .await;
+            } else {
+                reporter
+                    .line(&format!("{}: rejected: {}", u.name, d.reason))
+                    .await;
+            }
+        }
+        return Ok(1);
+    }
+
+    // 5-8: transfer, prove, update. Any failure settles the rows as failed.
+    match transfer_and_update(
+        shared,
+        &repo,
+        &updates,
+        &url,
+        push_id,
+        args.dry_run,
+        reporter,
+        cancel,
+    )
+    .await
+    {
+        Ok(()) => {}
+        Err(e) => {
+            audit::settle(&shared.store, &updates, State::Failed, Some(&e.to_string())).await;
+            return Err(e);
+        }
+    }
+    if args.dry_run {
+        audit::settle(
+            &shared.store,
+            &updates,
+            State::Rejected,
+            Some("dry run (-n): no ref moved"),
+        )
+        .await;
+        for u in &updates {
+            reporter
+                .line(&format!(
+                    "{}: would {} {} → {} (dry run)",
+                    u.name,
+                    verb(u),
+                    short(&u.old),
+                    short(&u.new)
+                ))
+                .await;
+        }
+        return Ok(0);
+    }
+    audit::settle(&shared.store, &updates, State::Accepted, None).await;
+    for u in &updates {
+        reporter
+            .line(&format!(
+                "{}: {} {} → {}",
+                u.name,
+                past(u),
+                short(&u.old),
+                short(&u.new)
+            ))
+            .await;
+    }
+
+    // Summary (after the refs moved: a failure here does not undo the push).
+    if !args.no_update {
+        let path = PathBuf::from(&repo.path);
+        let _guard = shared.repo_locks.lock(repo.id).await;
+        match tokio::task::spawn_blocking(move || update::regenerate_summary(&path)).await? {
+            Ok(()) => reporter.verbose("summary updated").await,
+            Err(e) => {
+                reporter
+                    .line(&format!(
+                        "warning: refs updated but the summary could not be regenerated: {e}"
+                    ))
+                    .await
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn verb(u: &RefUpdate) -> &'static str {
+    match u.op {
+        Some(policy::Op::Create) => "create",
+        Some(policy::Op::Delete) => "delete",
+        Some(policy::Op::Force) => "force-update",
+        _ => "update",
+    }
+}
+
+fn past(u: &RefUpdate) -> &'static str {
+    match u.op {
+        Some(policy::Op::Create) => "created",
+        Some(policy::Op::Delete) => "deleted",
+        Some(policy::Op::Force) => "force-updated",
+        _ => "updated",
+    }
+}
+
+/// The refs to push with the pusher's commit for each: the named ones, or all (minus the
+/// ones ostree-receive never pushes by default).
+async fn resolve_wanted(
+    source: &Source,
+    named: &[String],
+    max: usize,
+) -> Result<Vec<(String, String)>, ReceiveError> {
+    if named.is_empty() {
+        let mut all: Vec<_> = source
+            .list_refs()
+            .await?
+            .into_iter()
+            .filter(|(name, _)| !source::is_default_excluded(name))
+            .collect();
+        all.sort();
+        let names: Vec<String> = all.iter().map(|(n, _)| n.clone()).collect();
+        request::validate_refs(&names, max)?;
+        return Ok(all);
+    }
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    for name in named {
+        match source.resolve_ref(name).await? {
+            Some(checksum) => out.push((name.clone(), checksum)),
+            None => missing.push(name.clone()),
+        }
+    }
+    if !missing.is_empty() {
+        missing.sort();
+        return Err(ReceiveError::Source(format!(
+            "refs not found in the pushed repo: {}",
+            missing.join(", ")
+        )));
+    }
+    Ok(out)
+}
+
+async fn read_refs(repo: PathBuf, names: Vec<String>) -> Result<Vec<Option<String>>, ReceiveError> {
+    tokio::task::spawn_blocking(move || {
+        let repo = ostree::Repo::new_for_path(&repo);
+        repo.open(ostree::gio::Cancellable::NONE)?;
+        names
+            .iter()
+            .map(|n| Ok(repo.resolve_rev(n, true)?.map(|s| s.to_string())))
+            .collect()
+    })
+    .await?
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn transfer_and_update(
+    shared: &Arc<Shared>,
+    repo: &Repo,
+    updates: &[RefUpdate],
+    url: &str,
+    push_id: &str,
+    dry_run: bool,
+    reporter: &Reporter,
+    cancel: &CancellationToken,
+) -> Result<(), ReceiveError> {
+    let commits: Vec<String> = updates.iter().filter_map(|u| u.new.clone()).collect();
+    let target = PathBuf::from(&repo.path);
+    let staging = {
+        let (root, id, target, mode) = (
+            shared.state.repos_root.clone(),
+            push_id.to_string(),
+            target.clone(),
+            repo_mode(repo),
+        );
+        tokio::task::spawn_blocking(move || Staging::create(&root, &id, &target, mode)).await??
+    };
+    transfer::pull_tunnel(&staging, url.to_string(), commits.clone(), reporter, cancel).await?;
+    let staging = Arc::new(staging);
+    let checked = {
+        let staging = staging.clone();
+        tokio::task::spawn_blocking(move || staging.prove_complete(&commits)).await??
+    };
+    reporter
+        .verbose(&format!("verified: all {checked} reachable objects present"))
+        .await;
+    if dry_run || cancel.is_cancelled() {
+        return if cancel.is_cancelled() {
+            Err(ReceiveError::Aborted)
+        } else {
+            Ok(())
+        };
+    }
+    let moves: Vec<RefMove> = updates
+        .iter()
+        .map(|u| RefMove {
+            name: u.name.clone(),
+            expected: u.old.clone(),
+            new: u.new.clone(),
+        })
+        .collect();
+    let _guard = shared.repo_locks.lock(repo.id).await;
+    if cancel.is_cancelled() {
+        return Err(ReceiveError::Aborted);
+    }
+    let stats = {
+        let staging = staging.clone();
+        tokio::task::spawn_blocking(move || update::apply(&target, Some(&staging), &moves)).await??
+    };
+    reporter
+        .verbose(&format!("imported {} objects", stats.objects))
+        .await;
+    let staging = Arc::try_unwrap(staging).ok();
+    tokio::task::spawn_blocking(move || drop(staging)).await?;
+    Ok(())
+}
+
+fn repo_mode(repo: &Repo) -> ostree::RepoMode {
+    match repo.mode.as_str() {
+        "bare" => ostree::RepoMode::Bare,
+        "bare-user" => ostree::RepoMode::BareUser,
+        _ => ostree::RepoMode::Archive,
+    }
+}

@@ -1,0 +1,128 @@
+//! Per-push staging repos. Objects land here first (never in the target), the completeness
+//! proof runs here, and only then are they imported under the repo lock. A staging repo has
+//! the target as its `core.parent`, so objects the target already has are neither fetched
+//! nor stored twice. Removed after the push; leftovers from a crash are removed at startup.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use ostree::{gio, glib};
+
+use super::ReceiveError;
+
+pub const STAGING_DIR: &str = ".staging";
+
+pub struct Staging {
+    pub path: PathBuf,
+}
+
+impl Staging {
+    /// Creates `<repos_root>/.staging/<push_id>` as a repo of the target's mode.
+    pub fn create(
+        repos_root: &Path,
+        push_id: &str,
+        target: &Path,
+        mode: ostree::RepoMode,
+    ) -> Result<Staging, ReceiveError> {
+        let path = repos_root.join(STAGING_DIR).join(push_id);
+        std::fs::create_dir_all(&path)?;
+        let staging = Staging { path };
+        let repo = ostree::Repo::new_for_path(&staging.path);
+        repo.create(mode, gio::Cancellable::NONE)?;
+        let config = repo.copy_config();
+        config.set_string("core", "parent", &target.to_string_lossy());
+        repo.write_config(&config)?;
+        Ok(staging)
+    }
+
+    /// Opens the staging repo (its parent, the target, is opened with it).
+    pub fn open(&self) -> Result<ostree::Repo, ReceiveError> {
+        let repo = ostree::Repo::new_for_path(&self.path);
+        repo.open(gio::Cancellable::NONE)?;
+        // The target's commit_transaction syncs the filesystem before refs move; staging
+        // writes need no fsync of their own.
+        repo.set_disable_fsync(true);
+        Ok(repo)
+    }
+
+    /// The completeness proof: every object reachable from each commit is present in staging
+    /// or in the target. Returns how many objects were checked.
+    pub fn prove_complete(&self, commits: &[String]) -> Result<usize, ReceiveError> {
+        let repo = self.open()?;
+        let mut checked = HashSet::new();
+        for commit in commits {
+            let reachable = repo
+                .traverse_commit(commit, 0, gio::Cancellable::NONE)
+                .map_err(|e| ReceiveError::Incomplete(format!("commit {commit}: {e}")))?;
+            for object in reachable {
+                let key = (object.checksum().to_string(), object.object_type());
+                if !checked.insert(key) {
+                    continue;
+                }
+                let present =
+                    repo.has_object(object.object_type(), object.checksum(), gio::Cancellable::NONE)?;
+                if !present {
+                    return Err(ReceiveError::Incomplete(format!(
+                        "commit {commit}: object {}.{} is missing",
+                        object.checksum(),
+                        object_ext(object.object_type())
+                    )));
+                }
+            }
+        }
+        Ok(checked.len())
+    }
+
+    pub fn remove(self) {
+        // Drop does the work.
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot remove staging repo");
+            }
+        }
+    }
+}
+
+pub fn object_ext(kind: ostree::ObjectType) -> &'static str {
+    match kind {
+        ostree::ObjectType::File => "file",
+        ostree::ObjectType::DirTree => "dirtree",
+        ostree::ObjectType::DirMeta => "dirmeta",
+        ostree::ObjectType::Commit => "commit",
+        ostree::ObjectType::CommitMeta => "commitmeta",
+        _ => "object",
+    }
+}
+
+/// Removes staging dirs left by a crash. Called at startup, before accepting pushes.
+pub fn clean_stale(repos_root: &Path) -> std::io::Result<usize> {
+    let dir = repos_root.join(STAGING_DIR);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for entry in entries {
+        std::fs::remove_dir_all(entry?.path())?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+/// Pull options for fetching `commits` by checksum (no ref is written) with every object
+/// verified (UNTRUSTED), no deltas, history depth 0.
+pub fn pull_options(commits: &[String]) -> glib::Variant {
+    let dict = glib::VariantDict::new(None);
+    dict.insert("refs", commits);
+    dict.insert("flags", ostree::RepoPullFlags::UNTRUSTED.bits() as i32);
+    dict.insert("depth", 0i32);
+    dict.insert("disable-static-deltas", true);
+    dict.insert("gpg-verify", false);
+    dict.insert("gpg-verify-summary", false);
+    dict.insert("n-network-retries", 0u32);
+    dict.end()
+}

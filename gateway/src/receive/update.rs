@@ -1,0 +1,139 @@
+//! Phase "update": under the repo lock, compare-and-swap every ref against the value read at
+//! the start, import the staged objects (trusted: they were verified on the way in; hardlinks
+//! where possible) and move all refs in one libostree transaction.
+
+use std::path::Path;
+use std::ptr;
+
+use ostree::gio;
+use ostree::glib::translate::{from_glib_full, ToGlibPtr};
+
+use super::staging::Staging;
+use super::ReceiveError;
+
+/// One ref move: from `expected` (what we read before transferring) to `new`.
+#[derive(Debug, Clone)]
+pub struct RefMove {
+    pub name: String,
+    pub expected: Option<String>,
+    pub new: Option<String>,
+}
+
+/// libostree's exclusive repo lock (held until drop) so no other process writes meanwhile.
+struct ExclusiveLock<'a>(&'a ostree::Repo);
+
+impl<'a> ExclusiveLock<'a> {
+    fn take(repo: &'a ostree::Repo) -> Result<ExclusiveLock<'a>, ReceiveError> {
+        let mut error = ptr::null_mut();
+        // SAFETY: valid repo pointer; error is an out-param owned by us afterwards.
+        let ok = unsafe {
+            ostree::ffi::ostree_repo_lock_push(
+                repo.to_glib_none().0,
+                ostree::ffi::OSTREE_REPO_LOCK_EXCLUSIVE,
+                ptr::null_mut(),
+                &mut error,
+            )
+        };
+        if ok == 0 {
+            let error: ostree::glib::Error = unsafe { from_glib_full(error) };
+            return Err(error.into());
+        }
+        Ok(ExclusiveLock(repo))
+    }
+}
+
+impl Drop for ExclusiveLock<'_> {
+    fn drop(&mut self) {
+        let mut error = ptr::null_mut();
+        // SAFETY: as above; pops the lock we pushed.
+        unsafe {
+            ostree::ffi::ostree_repo_lock_pop(
+                self.0.to_glib_none().0,
+                ostree::ffi::OSTREE_REPO_LOCK_EXCLUSIVE,
+                ptr::null_mut(),
+                &mut error,
+            );
+            if !error.is_null() {
+                let error: ostree::glib::Error = from_glib_full(error);
+                tracing::error!(%error, "cannot release repo lock");
+            }
+        }
+    }
+}
+
+/// Applies the moves atomically. Call with the in-process repo lock held.
+pub fn apply(
+    target: &Path,
+    staging: Option<&Staging>,
+    moves: &[RefMove],
+) -> Result<ImportStats, ReceiveError> {
+    let repo = ostree::Repo::new_for_path(target);
+    repo.open(gio::Cancellable::NONE)?;
+    let _lock = ExclusiveLock::take(&repo)?;
+    for m in moves {
+        let current = repo.resolve_rev(&m.name, true)?.map(|s| s.to_string());
+        if current != m.expected {
+            return Err(ReceiveError::RefChanged(m.name.clone()));
+        }
+    }
+    repo.prepare_transaction(gio::Cancellable::NONE)?;
+    let result = (|| {
+        let stats = match staging {
+            Some(staging) => import(&repo, staging)?,
+            None => ImportStats::default(),
+        };
+        for m in moves {
+            repo.transaction_set_ref(None, &m.name, m.new.as_deref());
+        }
+        repo.commit_transaction(gio::Cancellable::NONE)?;
+        Ok(stats)
+    })();
+    if result.is_err() {
+        let _ = repo.abort_transaction(gio::Cancellable::NONE);
+    }
+    result
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ImportStats {
+    pub objects: usize,
+}
+
+fn import(repo: &ostree::Repo, staging: &Staging) -> Result<ImportStats, ReceiveError> {
+    let source = staging.open()?;
+    let flags =
+        ostree::ffi::OSTREE_REPO_LIST_OBJECTS_LOOSE | ostree::ffi::OSTREE_REPO_LIST_OBJECTS_NO_PARENTS;
+    let objects = source.list_objects(flags, gio::Cancellable::NONE)?;
+    let mut stats = ImportStats::default();
+    let mut commits = Vec::new();
+    for name in objects.keys() {
+        match name.object_type() {
+            ostree::ObjectType::CommitMeta => continue,
+            ostree::ObjectType::Commit => commits.push(name.checksum().to_string()),
+            _ => {}
+        }
+        repo.import_object_from_with_trust(
+            &source,
+            name.object_type(),
+            name.checksum(),
+            true,
+            gio::Cancellable::NONE,
+        )?;
+        stats.objects += 1;
+    }
+    // Detached metadata (GPG signatures) travels beside the commit, not as an object.
+    for commit in commits {
+        if let Some(meta) = source.read_commit_detached_metadata(&commit, gio::Cancellable::NONE)? {
+            repo.write_commit_detached_metadata(&commit, Some(&meta), gio::Cancellable::NONE)?;
+        }
+    }
+    Ok(stats)
+}
+
+/// Regenerates the repo summary (what clients read to find refs).
+pub fn regenerate_summary(target: &Path) -> Result<(), ReceiveError> {
+    let repo = ostree::Repo::new_for_path(target);
+    repo.open(gio::Cancellable::NONE)?;
+    repo.regenerate_summary(None, gio::Cancellable::NONE)?;
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! `ostree-gateway serve`: logging, crash recovery at startup, signals, then the SSH server.
+
+use std::sync::Arc;
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::cli::ServeArgs;
+use crate::config::{Config, LogFormat};
+use crate::receive::{locks::RepoLocks, staging};
+use crate::server::{self, Shared};
+use crate::state::StateDir;
+use crate::store::{audit, Store};
+
+pub fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Startup crash recovery: a previous process may have died mid-push.
+pub async fn recover(store: &Store, state: &StateDir) -> anyhow::Result<()> {
+    let mut conn = store.conn().await?;
+    let failed = audit::recover_in_progress(&mut conn).await?;
+    if failed > 0 {
+        tracing::warn!(
+            rows = failed,
+            "marked audit rows left in progress by a previous run as failed"
+        );
+    }
+    let root = state.repos_root.clone();
+    let removed = tokio::task::spawn_blocking(move || staging::clean_stale(&root)).await??;
+    if removed > 0 {
+        tracing::warn!(dirs = removed, "removed staging repos left by a previous run");
+    }
+    Ok(())
+}
+
+pub async fn run(config: Config, state: StateDir, store: Store, args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(&config);
+    recover(&store, &state).await?;
+    let listen = args.listen.unwrap_or(config.server.listen);
+    let shared = Arc::new(Shared {
+        store,
+        state,
+        config,
+        repo_locks: RepoLocks::default(),
+        sessions: Default::default(),
+        receives: TaskTracker::new(),
+        abort: CancellationToken::new(),
+    });
+    let stop = CancellationToken::new();
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let stopper = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+        stopper.cancel();
+    });
+    server::serve(shared, listen, stop).await
+}

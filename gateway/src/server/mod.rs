@@ -1,0 +1,124 @@
+//! The embedded SSH server: accepts connections, enforces session limits, and shuts down
+//! gracefully (running receives get `shutdown_grace_secs`, then are aborted with no ref moved).
+
+pub mod forward;
+pub mod handler;
+pub mod host_keys;
+pub mod limits;
+pub mod reporter;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::receive::locks::RepoLocks;
+use crate::state::StateDir;
+use crate::store::Store;
+
+/// What every session shares.
+pub struct Shared {
+    pub store: Store,
+    pub state: StateDir,
+    pub config: Config,
+    pub repo_locks: RepoLocks,
+    pub sessions: limits::SessionLimits,
+    /// Running receives; waited for on shutdown.
+    pub receives: TaskTracker,
+    /// Cancelled when the grace period after SIGTERM/SIGINT is over: receives abort.
+    pub abort: CancellationToken,
+}
+
+/// Runs the server until `stop` is cancelled (by a signal, or a test).
+pub async fn serve(shared: Arc<Shared>, listen: SocketAddr, stop: CancellationToken) -> anyhow::Result<()> {
+    let keys = host_keys::load(&shared.config.server.host_keys, &shared.state.host_key_dir())?;
+    let ssh_config = Arc::new(ssh_config(&shared.config, keys));
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let local = listener.local_addr()?;
+    // Tests and scripts wait for this exact line to learn the port.
+    tracing::info!(%local, "listening");
+    println!("ostree-gateway listening on {local}");
+
+    let connections = TaskTracker::new();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            accepted = listener.accept() => {
+                let (socket, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let Some(slot) = shared.sessions.connection(shared.config.server.max_sessions) else {
+                    tracing::warn!(%peer, "too many sessions: connection refused");
+                    drop(socket);
+                    continue;
+                };
+                let _ = socket.set_nodelay(true);
+                let handler = handler::SessionHandler::new(shared.clone(), peer, slot);
+                let ssh_config = ssh_config.clone();
+                let stop = stop.clone();
+                connections.spawn(async move {
+                    match russh::server::run_stream(ssh_config, socket, handler).await {
+                        Ok(session) => {
+                            let handle = session.handle();
+                            tokio::select! {
+                                result = session => {
+                                    if let Err(e) = result {
+                                        tracing::debug!(%peer, error = %e, "session ended with an error");
+                                    }
+                                }
+                                _ = stop.cancelled() => {
+                                    // Let a running receive finish within the grace period.
+                                    let _ = handle;
+                                }
+                            }
+                        }
+                        Err(e) => tracing::debug!(%peer, error = %e, "handshake failed"),
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    tracing::info!("stopped accepting connections; waiting for running receives");
+    shared.receives.close();
+    let grace = Duration::from_secs(shared.config.server.shutdown_grace_secs);
+    if tokio::time::timeout(grace, shared.receives.wait()).await.is_err() {
+        tracing::warn!("grace period over: aborting running receives (no ref will move)");
+        shared.abort.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(30), shared.receives.wait()).await;
+    }
+    tracing::info!("shut down");
+    Ok(())
+}
+
+fn ssh_config(config: &Config, keys: Vec<russh::keys::PrivateKey>) -> russh::server::Config {
+    let server = &config.server;
+    russh::server::Config {
+        server_id: russh::SshId::Standard(
+            format!("SSH-2.0-ostree-gateway_{}", env!("CARGO_PKG_VERSION")).into(),
+        ),
+        methods: russh::MethodSet::from(&[russh::MethodKind::PublicKey][..]),
+        auth_rejection_time: Duration::from_millis(300),
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        keys,
+        inactivity_timeout: Some(Duration::from_secs(server.idle_timeout_secs)),
+        keepalive_interval: Some(Duration::from_secs(30)),
+        window_size: 8 << 20,
+        maximum_packet_size: 65535,
+        max_auth_attempts: 6,
+        nodelay: true,
+        ..Default::default()
+    }
+}

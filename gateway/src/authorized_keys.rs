@@ -1,7 +1,6 @@
 //! Parsing of authorized_keys-style input for `key add`.
 
-use russh::keys::ssh_key::authorized_keys::Entry;
-use russh::keys::HashAlg;
+use russh::keys::{HashAlg, PublicKey};
 
 use crate::store::keys::NewKey;
 
@@ -14,10 +13,8 @@ pub fn parse(text: &str) -> Result<Vec<NewKey>, String> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let entry: Entry = line
-            .parse()
-            .map_err(|e| format!("line {}: malformed public key ({e})", index + 1))?;
-        let key = entry.public_key();
+        let key = parse_line(line).map_err(|e| format!("line {}: malformed public key ({e})", index + 1))?;
+        let key = &key;
         let comment = key.comment().to_string();
         let comment = comment.trim();
         let encoded = key
@@ -43,6 +40,41 @@ pub fn parse(text: &str) -> Result<Vec<NewKey>, String> {
         return Err("no public key found in the input".into());
     }
     Ok(keys)
+}
+
+/// Key algorithms we accept at the start of the key part of a line.
+fn is_key_type(word: &str) -> bool {
+    word.starts_with("ssh-") || word.starts_with("ecdsa-sha2-") || word.starts_with("sk-")
+}
+
+/// One authorized_keys line: `[options] type base64 [comment]`. Options may hold quoted
+/// strings with spaces (`command="a b"`), so the split point is the first blank outside quotes.
+fn parse_line(line: &str) -> Result<PublicKey, String> {
+    let first = line.split_whitespace().next().unwrap_or_default();
+    let key_part = if is_key_type(first) {
+        line
+    } else {
+        let mut in_quotes = false;
+        let mut escaped = false;
+        let mut split = None;
+        for (i, c) in line.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if in_quotes => escaped = true,
+                '"' => in_quotes = !in_quotes,
+                ' ' | '\t' if !in_quotes => {
+                    split = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        match split {
+            Some(i) => line[i..].trim_start(),
+            None => return Err("no key after the options".into()),
+        }
+    };
+    PublicKey::from_openssh(key_part).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

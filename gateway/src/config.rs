@@ -9,7 +9,7 @@ use serde::Deserialize;
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ostree-gateway/gateway.toml";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/ostree-gateway";
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Database, host keys and (by default) the repos live here.
@@ -70,18 +70,6 @@ pub enum LogFormat {
     #[default]
     Text,
     Json,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            state_dir: None,
-            repos_root: None,
-            server: ServerConfig::default(),
-            limits: Limits::default(),
-            log: LogConfig::default(),
-        }
-    }
 }
 
 impl Default for ServerConfig {

@@ -14,11 +14,13 @@ pub async fn run(admin: &Admin, cmd: RuleCmd) -> anyhow::Result<()> {
             let mut conn = admin.store.conn().await?;
             let mut list = rules::list(&mut conn).await?;
             if let Some(repo) = &repo {
-                // Keep the rules that can apply to this repo name.
+                // Keep the rules that can apply to this repo name (for some user, when the
+                // pattern names `{user}`).
                 list.retain(|r| {
-                    r.to_policy()
-                        .map(|rule| rule.repo.matches(repo, ""))
-                        .unwrap_or(true)
+                    r.repo_pattern.contains("{user}")
+                        || r.to_policy()
+                            .map(|rule| rule.repo.matches(repo, ""))
+                            .unwrap_or(true)
                 });
             }
             if json.json {

@@ -1,0 +1,462 @@
+//! The gateway's SSH surface and the tunnel receive pipeline, end to end: a real gateway
+//! process, the real OpenSSH client driven as ostree-push 1.2.0 drives it (control master,
+//! `-O forward -R 0:…`, `ostree-receive-1 REPO URL REF…`), real archive repos.
+
+use std::process::Output;
+use std::time::Duration;
+
+use e2e_tests::server::{OpenSsh, Served, StaticHttp};
+use e2e_tests::{describe, run, Gateway, OstreeRepo, SshKeyPair};
+use serde_json::Value;
+
+const T0: i64 = 1_700_000_000;
+
+/// A served gateway with user alice (one key) and repo `main`, plus alice's local repo.
+struct World {
+    gw: Gateway,
+    served: Served,
+    alice: SshKeyPair,
+    local: OstreeRepo,
+    http: StaticHttp,
+}
+
+impl World {
+    /// `rules`: extra `rule add` argument lists; default allows alice everything but force.
+    fn new(rules: &[&[&str]]) -> World {
+        let gw = Gateway::new();
+        gw.ok(&["user", "add", "alice"]);
+        let alice = SshKeyPair::generate(&gw.work_dir(), "alice", "alice@test");
+        gw.ok(&[
+            "key".as_ref(),
+            "add".as_ref(),
+            "alice".as_ref(),
+            alice.public.as_os_str(),
+        ]);
+        gw.ok(&["repo", "add", "main", "--init"]);
+        if rules.is_empty() {
+            gw.ok(&[
+                "rule",
+                "add",
+                "--repo",
+                "*",
+                "--ref",
+                "**",
+                "--user",
+                "alice",
+                "--allow",
+                "create,update",
+            ]);
+        }
+        for rule in rules {
+            let mut args = vec!["rule", "add"];
+            args.extend_from_slice(rule);
+            gw.ok(&args);
+        }
+        let local = OstreeRepo::init(&gw.work_dir().join("local"), "archive");
+        let http = StaticHttp::serve(&local.path);
+        let served = Served::start(&gw);
+        World {
+            gw,
+            served,
+            alice,
+            local,
+            http,
+        }
+    }
+
+    fn ssh(&self) -> OpenSsh {
+        OpenSsh::new(&self.gw, &self.served, &self.alice, "alice")
+    }
+
+    fn push(&self, args: &str) -> Output {
+        self.ssh().tunnel_push(&self.http, args)
+    }
+
+    fn target(&self) -> OstreeRepo {
+        OstreeRepo::at(&self.gw.repos_root().join("main"))
+    }
+
+    fn audit(&self) -> Vec<Value> {
+        self.gw
+            .ok_json(&["audit", "--json"])
+            .as_array()
+            .expect("array")
+            .clone()
+    }
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
+}
+
+#[test]
+fn tunnel_push_lands_commit_unchanged_and_audited() {
+    let w = World::new(&[]);
+    let commit = w
+        .local
+        .commit("app/hello")
+        .file("bin/hello", vec![7u8; 70_000])
+        .file("etc/conf", "x=1")
+        .timestamp(T0)
+        .run();
+    let out = w.push("main URL app/hello");
+    assert_exit(&out, 0);
+    assert!(stderr(&out).contains("app/hello: created"), "{}", describe(&out));
+    let target = w.target();
+    assert_eq!(
+        target.rev_parse("app/hello").as_deref(),
+        Some(commit.as_str()),
+        "checksum preserved"
+    );
+    target.fsck();
+    let summary = run(target.ostree().args(["summary", "--view"]));
+    assert!(
+        String::from_utf8_lossy(&summary.stdout).contains("app/hello"),
+        "summary lists the ref"
+    );
+    let audit = w.audit();
+    assert_eq!(audit.len(), 1);
+    let row = &audit[0];
+    assert_eq!(row["user"], "alice");
+    assert_eq!(row["repo"], "main");
+    assert_eq!(row["ref"], "app/hello");
+    assert_eq!(row["op"], "create");
+    assert_eq!(row["decision"], "allow");
+    assert_eq!(row["state"], "accepted");
+    assert_eq!(row["new_rev"], commit.as_str());
+    assert_eq!(row["old_rev"], Value::Null);
+    assert_eq!(row["key_fingerprint"], w.alice.fingerprint().as_str());
+    assert!(row["matched_rule"].is_i64());
+    // Nothing left in staging.
+    let staging = w.gw.repos_root().join(".staging");
+    assert_eq!(std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0), 0);
+}
+
+#[test]
+fn incremental_then_noop_push() {
+    let w = World::new(&[]);
+    let first = w.local.commit("app/a").file("f", "one").timestamp(T0).run();
+    assert_exit(&w.push("main URL app/a"), 0);
+    let second = w
+        .local
+        .commit("app/a")
+        .file("f", "two")
+        .file("g", "new")
+        .timestamp(T0 + 10)
+        .run();
+    let out = w.push("/main URL app/a");
+    assert_exit(&out, 0);
+    assert!(stderr(&out).contains("app/a: updated"), "{}", describe(&out));
+    assert_eq!(w.target().rev_parse("app/a").as_deref(), Some(second.as_str()));
+    let audit = w.audit();
+    assert_eq!(audit[0]["op"], "update");
+    assert_eq!(audit[0]["old_rev"], first.as_str());
+    // No-op: up to date, exit 0, no new audit row.
+    let out = w.push("main URL app/a");
+    assert_exit(&out, 0);
+    assert!(stderr(&out).contains("app/a: up to date"), "{}", describe(&out));
+    assert_eq!(w.audit().len(), 2);
+    w.target().fsck();
+}
+
+#[test]
+fn all_refs_when_none_named_skips_appstream() {
+    let w = World::new(&[]);
+    let a = w.local.commit("app/a").timestamp(T0).run();
+    let b = w.local.commit("runtime/b").timestamp(T0).run();
+    w.local.commit("appstream/x86_64").timestamp(T0).run();
+    run(w.local.ostree().args(["summary", "-u"]));
+    let out = w.push("main URL");
+    assert_exit(&out, 0);
+    let target = w.target();
+    assert_eq!(target.rev_parse("app/a").as_deref(), Some(a.as_str()));
+    assert_eq!(target.rev_parse("runtime/b").as_deref(), Some(b.as_str()));
+    assert_eq!(target.rev_parse("appstream/x86_64"), None);
+}
+
+#[test]
+fn dry_run_moves_nothing() {
+    let w = World::new(&[]);
+    w.local.commit("app/a").timestamp(T0).run();
+    let out = w.push("-n main URL app/a");
+    assert_exit(&out, 0);
+    assert!(stderr(&out).contains("dry run"), "{}", describe(&out));
+    assert_eq!(w.target().rev_parse("app/a"), None);
+    assert_eq!(w.audit()[0]["state"], "rejected");
+}
+
+#[test]
+fn missing_and_invalid_refs_are_refused() {
+    let w = World::new(&[]);
+    w.local.commit("app/a").timestamp(T0).run();
+    let out = w.push("main URL app/a app/zz app/yy");
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("refs not found in the pushed repo: app/yy, app/zz"),
+        "{}",
+        describe(&out)
+    );
+    let out = w.push("main URL ../etc/passwd");
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("invalid"), "{}", describe(&out));
+    assert!(w.target().refs().is_empty());
+    assert!(w.audit().is_empty());
+}
+
+#[test]
+fn session_features_other_than_exec_are_refused() {
+    let w = World::new(&[]);
+    let ssh = w.ssh();
+    // Shell.
+    let out = run(ssh.ssh().arg(ssh.target()));
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("no shell"), "{}", describe(&out));
+    // Unknown command: 127, as ostree-push expects to try its next candidate.
+    let out = ssh.exec("cat /etc/passwd");
+    assert_exit(&out, 127);
+    assert!(stderr(&out).contains("unknown command"), "{}", describe(&out));
+    // Old v0 protocol.
+    let out = ssh.exec("ostree-receive --repo=/srv/repo");
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("v0 protocol"), "{}", describe(&out));
+    // pty: refused, the command still runs without it.
+    let out = run(ssh.ssh().arg("-tt").arg(ssh.target()).arg("whoami"));
+    assert!(
+        stderr(&out).contains("PTY allocation request failed"),
+        "{}",
+        describe(&out)
+    );
+    // -L / -W (direct-tcpip).
+    let out = run(ssh.ssh().args(["-W", "127.0.0.1:22"]).arg(ssh.target()));
+    assert_exit(&out, 255);
+    assert!(stderr(&out).contains("forwarding failed"), "{}", describe(&out));
+    // sftp subsystem.
+    let out = run(ssh.ssh().args(["-s"]).arg(ssh.target()).arg("sftp"));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("subsystem request failed"),
+        "{}",
+        describe(&out)
+    );
+    // env requests are ignored (not applied): the command runs and fails as unknown.
+    let out = run(ssh
+        .ssh()
+        .args(["-o", "SetEnv=LD_PRELOAD=/tmp/x.so"])
+        .arg(ssh.target())
+        .arg("env"));
+    assert_exit(&out, 127);
+}
+
+#[test]
+fn unknown_key_and_disabled_user_are_refused() {
+    let w = World::new(&[]);
+    let stranger = SshKeyPair::generate(&w.gw.work_dir(), "stranger", "x");
+    let ssh = OpenSsh::new(&w.gw, &w.served, &stranger, "alice");
+    let out = ssh.exec("ostree-receive-1 main http://127.0.0.1:1 app/a");
+    assert_exit(&out, 255);
+    assert!(stderr(&out).contains("Permission denied"), "{}", describe(&out));
+    w.gw.ok(&["user", "disable", "alice"]);
+    let out = w.ssh().exec("ostree-receive-1 main http://127.0.0.1:1 app/a");
+    assert_exit(&out, 255);
+    assert!(stderr(&out).contains("Permission denied"), "{}", describe(&out));
+    w.gw.ok(&["user", "enable", "alice"]);
+    let out = w.ssh().exec("nothing");
+    assert_exit(&out, 127);
+    // The key's last use was recorded.
+    let keys = w.gw.ok_json(&["key", "list", "--json"]);
+    assert!(keys[0]["last_used_at"].is_string(), "{keys}");
+}
+
+#[test]
+fn url_must_be_a_forward_of_the_same_session() {
+    let w = World::new(&[]);
+    w.local.commit("app/a").timestamp(T0).run();
+    let mut first = w.ssh();
+    first.start_master();
+    let forwarded = first.forward(w.http.port);
+    // The HTTP server itself (not a forward).
+    let out = w.ssh().exec(&format!(
+        "ostree-receive-1 main http://127.0.0.1:{} app/a",
+        w.http.port
+    ));
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("not a forward held by this SSH session"),
+        "{}",
+        describe(&out)
+    );
+    // Another session's forward.
+    let out = w.ssh().exec(&format!(
+        "ostree-receive-1 main http://127.0.0.1:{forwarded} app/a"
+    ));
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("not a forward held by this SSH session"),
+        "{}",
+        describe(&out)
+    );
+    // Other hosts and schemes.
+    for url in [
+        format!("http://10.0.0.1:{forwarded}/"),
+        format!("https://127.0.0.1:{forwarded}/"),
+        "file:///etc".into(),
+    ] {
+        let out = first.exec(&format!("ostree-receive-1 main {url} app/a"));
+        assert_exit(&out, 1);
+        assert!(stderr(&out).contains("refused URL"), "{}", describe(&out));
+    }
+    // localhost works for the session's own forward.
+    let out = first.exec(&format!(
+        "ostree-receive-1 main http://localhost:{forwarded}/ app/a"
+    ));
+    assert_exit(&out, 0);
+}
+
+#[test]
+fn repo_names_are_checked() {
+    let w = World::new(&[]);
+    w.local.commit("app/a").timestamp(T0).run();
+    for repo in ["nope", "../main", "main/..", "/etc", "../../etc/passwd"] {
+        let out = w.push(&format!("{repo} URL app/a"));
+        assert_exit(&out, 1);
+        assert!(stderr(&out).contains("not found"), "{repo}: {}", describe(&out));
+    }
+    // The configured path works as well as the name.
+    let path = w.gw.repos_root().canonicalize().unwrap().join("main");
+    let out = w.push(&format!("{} URL app/a", path.display()));
+    assert_exit(&out, 0);
+}
+
+#[test]
+fn concurrent_pushes_to_two_repos() {
+    let w = World::new(&[]);
+    w.gw.ok(&["repo", "add", "second", "--init"]);
+    let a = w
+        .local
+        .commit("app/a")
+        .file("big", vec![1u8; 300_000])
+        .timestamp(T0)
+        .run();
+    let pushes: Vec<_> = ["main", "second"]
+        .into_iter()
+        .map(|repo| {
+            let mut ssh = w.ssh();
+            let port = w.http.port;
+            std::thread::spawn(move || {
+                ssh.start_master();
+                let rport = ssh.forward(port);
+                ssh.exec(&format!("ostree-receive-1 {repo} http://127.0.0.1:{rport} app/a"))
+            })
+        })
+        .collect();
+    for push in pushes {
+        assert_exit(&push.join().unwrap(), 0);
+    }
+    for repo in ["main", "second"] {
+        let target = OstreeRepo::at(&w.gw.repos_root().join(repo));
+        assert_eq!(target.rev_parse("app/a").as_deref(), Some(a.as_str()));
+        target.fsck();
+    }
+}
+
+#[test]
+fn policy_denial_is_atomic_and_explained() {
+    let w = World::new(&[&[
+        "--repo",
+        "main",
+        "--ref",
+        "app/**",
+        "--user",
+        "alice",
+        "--allow",
+        "create,update",
+    ]]);
+    w.local.commit("app/a").timestamp(T0).run();
+    w.local.commit("other/b").timestamp(T0).run();
+    let out = w.push("main URL app/a other/b");
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(err.contains("other/b: rejected: no rule allows create"), "{err}");
+    assert!(
+        err.contains("app/a: rejected: not applied because another ref was denied"),
+        "{err}"
+    );
+    assert!(w.target().refs().is_empty(), "nothing moved");
+    let audit = w.audit();
+    assert_eq!(audit.len(), 2);
+    assert!(audit.iter().all(|r| r["state"] == "rejected"));
+    let denied = audit.iter().find(|r| r["ref"] == "other/b").unwrap();
+    assert_eq!(denied["decision"], "deny");
+}
+
+#[test]
+fn non_fast_forward_needs_a_force_rule() {
+    let w = World::new(&[]);
+    w.local.commit("app/a").file("f", "1").timestamp(T0).run();
+    assert_exit(&w.push("main URL app/a"), 0);
+    let orphan = w
+        .local
+        .commit("app/a")
+        .file("f", "2")
+        .timestamp(T0 + 5)
+        .orphan()
+        .run();
+    let out = w.push("main URL app/a");
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("no rule allows force"),
+        "{}",
+        describe(&out)
+    );
+    w.gw.ok(&[
+        "rule",
+        "add",
+        "--repo",
+        "main",
+        "--ref",
+        "app/*",
+        "--user",
+        "alice",
+        "--allow",
+        "force",
+        "--position",
+        "1",
+    ]);
+    let out = w.push("main URL app/a");
+    assert_exit(&out, 0);
+    assert!(
+        stderr(&out).contains("app/a: force-updated"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(w.target().rev_parse("app/a").as_deref(), Some(orphan.as_str()));
+}
+
+#[test]
+fn older_and_equal_timestamps_are_refused() {
+    let w = World::new(&[]);
+    w.local.commit("app/a").file("f", "1").timestamp(T0).run();
+    assert_exit(&w.push("main URL app/a"), 0);
+    w.local.commit("app/a").file("f", "2").timestamp(T0).run();
+    let out = w.push("main URL app/a");
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("strictly newer"), "{}", describe(&out));
+    w.local.commit("app/a").file("f", "3").timestamp(T0 - 100).run();
+    let out = w.push("main URL app/a");
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("older than"), "{}", describe(&out));
+}
+
+#[test]
+fn sigterm_stops_an_idle_gateway() {
+    let w = World::new(&[]);
+    let status = w
+        .served
+        .terminate(Duration::from_secs(10))
+        .expect("gateway exits on SIGTERM");
+    assert!(status.success(), "{status}");
+}

@@ -11,8 +11,8 @@
 #   4. repositories
 #   5. access rules
 #   6. a local commit to publish
-#   7. SSH server            (in progress: issue 3)
-#   8. push with OpenSSH     (in progress: issues 3 and 4)
+#   7. SSH server
+#   8. push with OpenSSH, then a refused push
 #   9. what the gateway knows: users, keys, repos, rules, audit
 set -euo pipefail
 
@@ -147,23 +147,48 @@ COMMIT=$(ostree commit --repo="$SOURCE" --branch=app/org.example.Demo/x86_64/sta
 echo "committed $COMMIT to app/org.example.Demo/x86_64/stable in $SOURCE"
 
 # ---------------------------------------------------------------------------------------------
-section "7. SSH server on $LISTEN_HOST:$LISTEN_PORT"
-# In progress (issue 3). When `serve` works, replace this section's echo with:
-#   "$BIN" --config "$CONFIG" --state-dir "$STATE" serve --listen "$LISTEN_HOST:$LISTEN_PORT" \
-#       >"$STATE/serve.log" 2>&1 &
-#   SERVER_PID=$!
-#   wait_for_port "$LISTEN_HOST" "$LISTEN_PORT"
-#   ssh-keyscan -p "$LISTEN_PORT" "$LISTEN_HOST" >"$STATE/known_hosts" 2>/dev/null
-echo "(in progress: the embedded SSH server is being built; see issue 3)"
+section "7. SSH server on $LISTEN_HOST (ephemeral port)"
+show_command ostree-gateway serve --listen "$LISTEN_HOST:0"
+"$BIN" --config "$CONFIG" --state-dir "$STATE" serve --listen "$LISTEN_HOST:0" \
+    >"$STATE/serve.out" 2>"$STATE/serve.log" &
+SERVER_PID=$!
+for ((i = 0; i < 100; i++)); do
+    LISTEN_PORT=$(sed -n 's/^ostree-gateway listening on .*:\([0-9]*\)$/\1/p' "$STATE/serve.out")
+    [[ -n $LISTEN_PORT ]] && break
+    sleep 0.1
+done
+[[ -n $LISTEN_PORT ]] || { cat "$STATE/serve.log" >&2; exit 1; }
+wait_for_port "$LISTEN_HOST" "$LISTEN_PORT"
+echo "listening on $LISTEN_HOST:$LISTEN_PORT; host key $(ssh-keygen -lf "$STATE/host_keys/ssh_host_ed25519_key.pub")"
+echo "[$LISTEN_HOST]:$LISTEN_PORT $(cat "$STATE/host_keys/ssh_host_ed25519_key.pub")" >"$STATE/known_hosts"
 
 # ---------------------------------------------------------------------------------------------
-section "8. Push the commit with OpenSSH"
-# In progress (issues 3 and 4). The push goes over plain OpenSSH with the key from section 2:
-#   ssh -i "$STATE/demo_ed25519" -p "$LISTEN_PORT" -o UserKnownHostsFile="$STATE/known_hosts" \
-#       demo@"$LISTEN_HOST" …
-# then show the published ref:
-#   ostree --repo="$REPO_PATH" rev-parse app/org.example.Demo/x86_64/stable
-echo "(in progress: receive is issue 3, the push client is issue 4)"
+section "8. Push the commit with OpenSSH (the classic ostree-push tunnel flow)"
+# A tiny HTTP server serves the source repo; `ssh -R` tunnels it; the gateway pulls through it.
+python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$SOURCE" >"$STATE/http.out" 2>/dev/null &
+HTTP_PID=$!
+trap 'kill $HTTP_PID 2>/dev/null || true; cleanup' EXIT
+for ((i = 0; i < 100; i++)); do
+    HTTP_PORT=$(sed -n 's/.* port \([0-9]*\) .*/\1/p' "$STATE/http.out")
+    [[ -n $HTTP_PORT ]] && break
+    sleep 0.1
+done
+SSH=(ssh -F /dev/null -i "$STATE/demo_ed25519" -p "$LISTEN_PORT" -o IdentitiesOnly=yes -o BatchMode=yes
+     -o UserKnownHostsFile="$STATE/known_hosts" -o ControlPath="$STATE/ssh-control")
+"${SSH[@]}" -M -f -N demo@"$LISTEN_HOST"
+RPORT=$("${SSH[@]}" -O forward -R "0:127.0.0.1:$HTTP_PORT" demo@"$LISTEN_HOST")
+REF=app/org.example.Demo/x86_64/stable
+show_command ssh demo@gateway ostree-receive-1 demo "http://127.0.0.1:$RPORT" "$REF"
+"${SSH[@]}" demo@"$LISTEN_HOST" ostree-receive-1 demo "http://127.0.0.1:$RPORT" "$REF"
+echo "published: $(ostree --repo="$REPO_PATH" rev-parse "$REF") (local: $COMMIT)"
+ostree --repo="$REPO_PATH" fsck | tail -n 1
+
+echo
+echo "A push outside the allowed refs is refused, and audited:"
+ostree commit --repo="$SOURCE" --branch=release/1.0 --tree=dir="$TREE" --subject="not allowed" >/dev/null
+show_command ssh demo@gateway ostree-receive-1 demo "http://127.0.0.1:$RPORT" release/1.0
+"${SSH[@]}" demo@"$LISTEN_HOST" ostree-receive-1 demo "http://127.0.0.1:$RPORT" release/1.0 || echo "(exit $?)"
+"${SSH[@]}" -O exit demo@"$LISTEN_HOST" 2>/dev/null || true
 
 # ---------------------------------------------------------------------------------------------
 section "9. What the gateway knows"

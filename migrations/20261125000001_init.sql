@@ -47,7 +47,7 @@ CREATE TABLE repos (
 
 -- Ordered first-match rules. `position` is unique so the order is total.
 CREATE TABLE rules (
-    id                 INTEGER PRIMARY KEY,
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,  -- ids are never reused: audit rows cite them
     position           INTEGER NOT NULL UNIQUE,
     subject_kind       TEXT NOT NULL CHECK (subject_kind IN ('user', 'team', 'everyone')),
     subject_name       TEXT,               -- user or team name; NULL for everyone

@@ -43,6 +43,9 @@ pub enum Command {
     /// Manage trusted GPG keys of a repository.
     #[command(subcommand, name = "gpg-key")]
     GpgKey(GpgKeyCmd),
+    /// Explain how the rules decide an update.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
     /// Show the audit trail, newest first.
     Audit(AuditArgs),
     /// Run the SSH server.
@@ -215,6 +218,46 @@ pub enum GpgKeyCmd {
         repo: String,
         fingerprint: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCmd {
+    /// Print the decision for one update and the trace of every rule looked at.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SignatureArg {
+    Valid,
+    Unsigned,
+    Untrusted,
+    Expired,
+    Revoked,
+    Invalid,
+    Unchecked,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[arg(long)]
+    pub user: String,
+    #[arg(long)]
+    pub repo: String,
+    #[arg(long = "ref")]
+    pub ref_name: String,
+    /// create, update (fast-forward), force (non-fast-forward) or delete.
+    #[arg(long)]
+    pub op: String,
+    /// Signature status to assume for the new commit.
+    #[arg(long, value_enum, default_value = "unchecked")]
+    pub signature: SignatureArg,
+    /// Timestamps (unix seconds) of the current and the new commit, for the newer-than check.
+    #[arg(long)]
+    pub old_timestamp: Option<u64>,
+    #[arg(long)]
+    pub new_timestamp: Option<u64>,
+    #[command(flatten)]
+    pub json: JsonFlag,
 }
 
 #[derive(Debug, Args)]

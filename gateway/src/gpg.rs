@@ -68,3 +68,113 @@ pub fn read_public_keys(data: &[u8]) -> anyhow::Result<Vec<PublicKey>> {
     }
     Ok(keys)
 }
+
+/// The signature facts of a commit for the policy: signatures are read from the commit's
+/// detached metadata (`ostree.gpgsigs`, each element one OpenPGP signature over the raw commit
+/// object bytes) and checked against the repo's trusted keys only.
+pub fn verify_commit(
+    trusted_armored: &[String],
+    commit: &[u8],
+    detached: Option<&[u8]>,
+) -> policy::SignatureStatus {
+    use policy::SignatureStatus;
+    let signatures = match detached.map(signatures_of).transpose() {
+        Ok(Some(sigs)) if !sigs.is_empty() => sigs,
+        Ok(_) => return SignatureStatus::Unsigned,
+        Err(detail) => return SignatureStatus::Invalid { detail },
+    };
+    let mut scratch = match Scratch::new() {
+        Ok(s) => s,
+        Err(e) => {
+            return SignatureStatus::Invalid {
+                detail: format!("cannot run GnuPG: {e}"),
+            }
+        }
+    };
+    for key in trusted_armored {
+        if let Err(e) = scratch.ctx.import(key.as_bytes()) {
+            tracing::warn!(error = %e, "cannot load a trusted key");
+        }
+    }
+    let mut best: Option<SignatureStatus> = None;
+    for signature in &signatures {
+        let result = match scratch.ctx.verify_detached(&signature[..], commit) {
+            Ok(result) => result,
+            Err(e) => {
+                keep_best(
+                    &mut best,
+                    SignatureStatus::Invalid {
+                        detail: e.to_string(),
+                    },
+                );
+                continue;
+            }
+        };
+        for sig in result.signatures() {
+            let status = classify(&sig);
+            if matches!(status, SignatureStatus::Valid { .. }) {
+                return status;
+            }
+            keep_best(&mut best, status);
+        }
+    }
+    best.unwrap_or(SignatureStatus::Unsigned)
+}
+
+fn classify(sig: &gpgme::results::Signature<'_>) -> policy::SignatureStatus {
+    use gpgme::SignatureSummary as S;
+    use policy::SignatureStatus;
+    let fingerprint = sig.fingerprint().unwrap_or("unknown").to_string();
+    let summary = sig.summary();
+    match sig.status() {
+        _ if summary.contains(S::KEY_REVOKED) => SignatureStatus::RevokedKey { fingerprint },
+        _ if summary.contains(S::KEY_EXPIRED) => SignatureStatus::ExpiredKey { fingerprint },
+        _ if summary.contains(S::KEY_MISSING) => SignatureStatus::UntrustedKey { fingerprint },
+        Err(e) if e.code() == gpgme::Error::NO_PUBKEY.code() => SignatureStatus::UntrustedKey { fingerprint },
+        Err(e) if e.code() == gpgme::Error::CERT_REVOKED.code() => {
+            SignatureStatus::RevokedKey { fingerprint }
+        }
+        Err(e) if e.code() == gpgme::Error::KEY_EXPIRED.code() => SignatureStatus::ExpiredKey { fingerprint },
+        _ if summary.contains(S::SIG_EXPIRED) => SignatureStatus::Invalid {
+            detail: format!("signature by {fingerprint} has expired"),
+        },
+        // A good signature by a key of the scratch keyring, which holds only trusted keys.
+        Ok(()) => SignatureStatus::Valid { fingerprint },
+        Err(e) => SignatureStatus::Invalid {
+            detail: format!("signature by {fingerprint}: {e}"),
+        },
+    }
+}
+
+/// Keeps the most telling failure: key problems say more than "bad signature".
+fn keep_best(best: &mut Option<policy::SignatureStatus>, candidate: policy::SignatureStatus) {
+    use policy::SignatureStatus as S;
+    let rank = |s: &S| match s {
+        S::Valid { .. } => 5,
+        S::RevokedKey { .. } | S::ExpiredKey { .. } => 4,
+        S::UntrustedKey { .. } => 3,
+        S::Invalid { .. } => 2,
+        _ => 1,
+    };
+    if best.as_ref().is_none_or(|b| rank(&candidate) > rank(b)) {
+        *best = Some(candidate);
+    }
+}
+
+/// The `ostree.gpgsigs` entries of a detached-metadata a{sv}.
+fn signatures_of(detached: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    use ostree::glib;
+    let ty = glib::VariantTy::new("a{sv}").expect("valid type");
+    let dict = glib::Variant::from_bytes_with_type(&glib::Bytes::from(detached), ty);
+    if !dict.is_normal_form() {
+        return Err("detached metadata is malformed".into());
+    }
+    let aay = glib::VariantTy::new("aay").expect("valid type");
+    let Some(sigs) = glib::VariantDict::new(Some(&dict)).lookup_value("ostree.gpgsigs", Some(aay)) else {
+        return Ok(Vec::new());
+    };
+    Ok(sigs
+        .iter()
+        .map(|s| s.fixed_array::<u8>().map(<[u8]>::to_vec).unwrap_or_default())
+        .collect())
+}

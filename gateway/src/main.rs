@@ -60,6 +60,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Repo(cmd) => admin::repo::run(&admin, cmd).await,
         Command::Rule(cmd) => admin::rule::run(&admin, cmd).await,
         Command::GpgKey(cmd) => admin::gpg_key::run(&admin, cmd).await,
+        Command::Policy(cmd) => admin::policy::run(&admin, cmd).await,
         Command::Audit(args) => admin::audit::run(&admin, args).await,
         Command::Serve(args) => ostree_gateway::serve::run(config, admin.state, store.clone(), args).await,
     };

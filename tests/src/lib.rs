@@ -640,3 +640,4 @@ pub fn assert_timestamp(text: &str) {
     assert!(ok, "not an RFC 3339 UTC millisecond timestamp: {text:?}");
 }
 pub mod server;
+pub mod world;

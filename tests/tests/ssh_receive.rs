@@ -2,96 +2,12 @@
 //! process, the real OpenSSH client driven as ostree-push 1.2.0 drives it (control master,
 //! `-O forward -R 0:…`, `ostree-receive-1 REPO URL REF…`), real archive repos.
 
-use std::process::Output;
 use std::time::Duration;
 
-use e2e_tests::server::{OpenSsh, Served, StaticHttp};
-use e2e_tests::{describe, run, Gateway, OstreeRepo, SshKeyPair};
+use e2e_tests::server::OpenSsh;
+use e2e_tests::world::{assert_exit, stderr, World, T0};
+use e2e_tests::{describe, run, OstreeRepo, SshKeyPair};
 use serde_json::Value;
-
-const T0: i64 = 1_700_000_000;
-
-/// A served gateway with user alice (one key) and repo `main`, plus alice's local repo.
-struct World {
-    gw: Gateway,
-    served: Served,
-    alice: SshKeyPair,
-    local: OstreeRepo,
-    http: StaticHttp,
-}
-
-impl World {
-    /// `rules`: extra `rule add` argument lists; default allows alice everything but force.
-    fn new(rules: &[&[&str]]) -> World {
-        let gw = Gateway::new();
-        gw.ok(&["user", "add", "alice"]);
-        let alice = SshKeyPair::generate(&gw.work_dir(), "alice", "alice@test");
-        gw.ok(&[
-            "key".as_ref(),
-            "add".as_ref(),
-            "alice".as_ref(),
-            alice.public.as_os_str(),
-        ]);
-        gw.ok(&["repo", "add", "main", "--init"]);
-        if rules.is_empty() {
-            gw.ok(&[
-                "rule",
-                "add",
-                "--repo",
-                "*",
-                "--ref",
-                "**",
-                "--user",
-                "alice",
-                "--allow",
-                "create,update",
-            ]);
-        }
-        for rule in rules {
-            let mut args = vec!["rule", "add"];
-            args.extend_from_slice(rule);
-            gw.ok(&args);
-        }
-        let local = OstreeRepo::init(&gw.work_dir().join("local"), "archive");
-        let http = StaticHttp::serve(&local.path);
-        let served = Served::start(&gw);
-        World {
-            gw,
-            served,
-            alice,
-            local,
-            http,
-        }
-    }
-
-    fn ssh(&self) -> OpenSsh {
-        OpenSsh::new(&self.gw, &self.served, &self.alice, "alice")
-    }
-
-    fn push(&self, args: &str) -> Output {
-        self.ssh().tunnel_push(&self.http, args)
-    }
-
-    fn target(&self) -> OstreeRepo {
-        OstreeRepo::at(&self.gw.repos_root().join("main"))
-    }
-
-    fn audit(&self) -> Vec<Value> {
-        self.gw
-            .ok_json(&["audit", "--json"])
-            .as_array()
-            .expect("array")
-            .clone()
-    }
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
-}
 
 #[test]
 fn tunnel_push_lands_commit_unchanged_and_audited() {

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod gpg_key;
 pub mod key;
 pub mod output;
+pub mod policy;
 pub mod repo;
 pub mod rule;
 pub mod team;

@@ -10,7 +10,7 @@ use policy::{Decision, Facts, Op, Request, SignatureStatus};
 use super::source::Source;
 use super::{Identity, ReceiveError, RefUpdate};
 use crate::store::repos::Repo;
-use crate::store::{rules, users, Store};
+use crate::store::{gpg_keys, rules, users, Store};
 
 /// Sets `op` and `old_timestamp` on every update.
 pub async fn classify(
@@ -87,11 +87,28 @@ pub async fn decide(
         .map(|r| r.to_policy())
         .collect::<Result<Vec<_>, _>>()?;
     let teams = users::teams_of(&mut conn, identity.user_id).await?;
+    let trusted: Vec<String> = gpg_keys::list(&mut conn, repo.id)
+        .await?
+        .into_iter()
+        .map(|k| k.armored)
+        .collect();
+    drop(conn);
     let mut all_allowed = true;
     for update in updates.iter_mut() {
         let op = update.op.expect("classified before deciding");
+        let signature = match &update.commit {
+            Some(commit) => {
+                let (trusted, bytes, detached) =
+                    (trusted.clone(), commit.bytes.clone(), commit.detached.clone());
+                tokio::task::spawn_blocking(move || {
+                    crate::gpg::verify_commit(&trusted, &bytes, detached.as_deref())
+                })
+                .await?
+            }
+            None => SignatureStatus::NotChecked,
+        };
         let facts = Facts {
-            signature: SignatureStatus::NotChecked,
+            signature,
             old_timestamp: update.old_timestamp,
             new_timestamp: update.commit.as_ref().map(|c| c.timestamp),
         };

@@ -13,6 +13,8 @@ pub const EXIT_USAGE: u32 = 2;
 pub enum Command {
     /// `ostree-receive-1` / `ostree-receive`: the classic tunnel flow.
     Receive(ReceiveArgs),
+    /// `ostree-gateway-receive`: the native stream protocol (see the `wire` crate).
+    Native,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -126,6 +128,11 @@ pub fn parse(bytes: &[u8]) -> Result<Command, CommandError> {
     let name = program.rsplit('/').next().unwrap_or(program);
     match name {
         "ostree-receive-1" | "ostree-receive" => parse_receive(args).map(Command::Receive),
+        wire::COMMAND if args.is_empty() => Ok(Command::Native),
+        wire::COMMAND => Err(CommandError::Usage(format!(
+            "{} takes no arguments",
+            wire::COMMAND
+        ))),
         _ => Err(CommandError::Unknown(program.chars().take(200).collect())),
     }
 }
@@ -185,6 +192,7 @@ mod tests {
     fn receive(line: &str) -> ReceiveArgs {
         match parse(line.as_bytes()).unwrap() {
             Command::Receive(args) => args,
+            Command::Native => panic!("not a receive"),
         }
     }
 
@@ -211,6 +219,15 @@ mod tests {
         let args = receive("ostree-receive-1 'my repo' \"http://127.0.0.1:1\" -- -odd");
         assert_eq!(args.repo, "my repo");
         assert_eq!(args.refs, ["-odd"]);
+    }
+
+    #[test]
+    fn native_command() {
+        assert_eq!(parse(b"ostree-gateway-receive").unwrap(), Command::Native);
+        assert_eq!(
+            parse(b"ostree-gateway-receive x").unwrap_err().exit_status(),
+            EXIT_USAGE
+        );
     }
 
     #[test]

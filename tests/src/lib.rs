@@ -639,5 +639,7 @@ pub fn assert_timestamp(text: &str) {
         && bytes[19] == b'.';
     assert!(ok, "not an RFC 3339 UTC millisecond timestamp: {text:?}");
 }
+pub mod native;
+pub mod python;
 pub mod server;
 pub mod world;

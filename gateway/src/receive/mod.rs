@@ -14,8 +14,11 @@
 pub mod audit;
 pub mod checks;
 pub mod commit;
+pub mod finish;
 pub mod http;
+pub mod ingest;
 pub mod locks;
+pub mod native;
 pub mod request;
 pub mod source;
 pub mod staging;
@@ -39,8 +42,6 @@ use crate::store::repos::Repo;
 use crate::store::StoreError;
 use commit::CommitInfo;
 use source::Source;
-use staging::Staging;
-use update::RefMove;
 
 /// Who is pushing: bound at authentication, after the key's signature was verified.
 #[derive(Debug, Clone)]
@@ -63,6 +64,10 @@ pub enum ReceiveError {
     Http(#[from] http::HttpError),
     #[error(transparent)]
     Commit(#[from] commit::CommitError),
+    #[error("rejected object {0}")]
+    BadObject(String),
+    #[error(transparent)]
+    Wire(#[from] wire::WireError),
     #[error("incomplete push: {0}")]
     Incomplete(String),
     #[error("ref changed during push: {0} (someone else updated it first; fetch and retry)")]
@@ -95,7 +100,7 @@ pub struct RefUpdate {
     pub audit_id: Option<i64>,
 }
 
-fn short(rev: &Option<String>) -> String {
+pub(crate) fn short(rev: &Option<String>) -> String {
     rev.as_deref()
         .map(|r| r[..r.len().min(12)].to_string())
         .unwrap_or_else(|| "(none)".into())
@@ -145,7 +150,7 @@ async fn watch_disconnect(mut input: ChannelReadHalf, cancel: CancellationToken)
     cancel.cancel();
 }
 
-fn new_push_id() -> String {
+pub(crate) fn new_push_id() -> String {
     let bytes: [u8; 8] = rand::random();
     format!(
         "{}-{}",
@@ -250,92 +255,22 @@ async fn tunnel(
     }
 
     // 5-8: transfer, prove, update. Any failure settles the rows as failed.
-    match transfer_and_update(
-        shared,
-        &repo,
-        &updates,
-        &url,
-        push_id,
-        args.dry_run,
-        reporter,
-        cancel,
-    )
-    .await
-    {
-        Ok(()) => {}
-        Err(e) => {
-            audit::settle(&shared.store, &updates, State::Failed, Some(&e.to_string())).await;
-            return Err(e);
-        }
+    let transferred = async {
+        let staging = finish::create_staging(shared, &repo, push_id).await?;
+        let commits: Vec<String> = updates.iter().filter_map(|u| u.new.clone()).collect();
+        transfer::pull_tunnel(&staging, url.clone(), commits, reporter, cancel).await?;
+        finish::prove_and_apply(shared, &repo, staging, &updates, args.dry_run, reporter, cancel).await
     }
-    if args.dry_run {
-        audit::settle(
-            &shared.store,
-            &updates,
-            State::Rejected,
-            Some("dry run (-n): no ref moved"),
-        )
-        .await;
-        for u in &updates {
-            reporter
-                .line(&format!(
-                    "{}: would {} {} → {} (dry run)",
-                    u.name,
-                    verb(u),
-                    short(&u.old),
-                    short(&u.new)
-                ))
-                .await;
-        }
-        return Ok(0);
+    .await;
+    if let Err(e) = transferred {
+        audit::settle(&shared.store, &updates, State::Failed, Some(&e.to_string())).await;
+        return Err(e);
     }
-    audit::settle(&shared.store, &updates, State::Accepted, None).await;
+    finish::settle_and_summarize(shared, &repo, &updates, args.dry_run, args.no_update, reporter).await;
     for u in &updates {
-        reporter
-            .line(&format!(
-                "{}: {} {} → {}",
-                u.name,
-                past(u),
-                short(&u.old),
-                short(&u.new)
-            ))
-            .await;
-    }
-
-    // Summary (after the refs moved: a failure here does not undo the push).
-    if !args.no_update {
-        let path = PathBuf::from(&repo.path);
-        let _guard = shared.repo_locks.lock(repo.id).await;
-        match tokio::task::spawn_blocking(move || update::regenerate_summary(&path)).await? {
-            Ok(()) => reporter.verbose("summary updated").await,
-            Err(e) => {
-                reporter
-                    .line(&format!(
-                        "warning: refs updated but the summary could not be regenerated: {e}"
-                    ))
-                    .await
-            }
-        }
+        reporter.line(&finish::result_line(u, args.dry_run)).await;
     }
     Ok(0)
-}
-
-fn verb(u: &RefUpdate) -> &'static str {
-    match u.op {
-        Some(policy::Op::Create) => "create",
-        Some(policy::Op::Delete) => "delete",
-        Some(policy::Op::Force) => "force-update",
-        _ => "update",
-    }
-}
-
-fn past(u: &RefUpdate) -> &'static str {
-    match u.op {
-        Some(policy::Op::Create) => "created",
-        Some(policy::Op::Delete) => "deleted",
-        Some(policy::Op::Force) => "force-updated",
-        _ => "updated",
-    }
 }
 
 /// The refs to push with the pusher's commit for each: the named ones, or all (minus the
@@ -375,7 +310,10 @@ async fn resolve_wanted(
     Ok(out)
 }
 
-async fn read_refs(repo: PathBuf, names: Vec<String>) -> Result<Vec<Option<String>>, ReceiveError> {
+pub(crate) async fn read_refs(
+    repo: PathBuf,
+    names: Vec<String>,
+) -> Result<Vec<Option<String>>, ReceiveError> {
     tokio::task::spawn_blocking(move || {
         let repo = ostree::Repo::new_for_path(&repo);
         repo.open(ostree::gio::Cancellable::NONE)?;
@@ -387,69 +325,7 @@ async fn read_refs(repo: PathBuf, names: Vec<String>) -> Result<Vec<Option<Strin
     .await?
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn transfer_and_update(
-    shared: &Arc<Shared>,
-    repo: &Repo,
-    updates: &[RefUpdate],
-    url: &str,
-    push_id: &str,
-    dry_run: bool,
-    reporter: &Reporter,
-    cancel: &CancellationToken,
-) -> Result<(), ReceiveError> {
-    let commits: Vec<String> = updates.iter().filter_map(|u| u.new.clone()).collect();
-    let target = PathBuf::from(&repo.path);
-    let staging = {
-        let (root, id, target, mode) = (
-            shared.state.repos_root.clone(),
-            push_id.to_string(),
-            target.clone(),
-            repo_mode(repo),
-        );
-        tokio::task::spawn_blocking(move || Staging::create(&root, &id, &target, mode)).await??
-    };
-    transfer::pull_tunnel(&staging, url.to_string(), commits.clone(), reporter, cancel).await?;
-    let staging = Arc::new(staging);
-    let checked = {
-        let staging = staging.clone();
-        tokio::task::spawn_blocking(move || staging.prove_complete(&commits)).await??
-    };
-    reporter
-        .verbose(&format!("verified: all {checked} reachable objects present"))
-        .await;
-    if dry_run || cancel.is_cancelled() {
-        return if cancel.is_cancelled() {
-            Err(ReceiveError::Aborted)
-        } else {
-            Ok(())
-        };
-    }
-    let moves: Vec<RefMove> = updates
-        .iter()
-        .map(|u| RefMove {
-            name: u.name.clone(),
-            expected: u.old.clone(),
-            new: u.new.clone(),
-        })
-        .collect();
-    let _guard = shared.repo_locks.lock(repo.id).await;
-    if cancel.is_cancelled() {
-        return Err(ReceiveError::Aborted);
-    }
-    let stats = {
-        let staging = staging.clone();
-        tokio::task::spawn_blocking(move || update::apply(&target, Some(&staging), &moves)).await??
-    };
-    reporter
-        .verbose(&format!("imported {} objects", stats.objects))
-        .await;
-    let staging = Arc::try_unwrap(staging).ok();
-    tokio::task::spawn_blocking(move || drop(staging)).await?;
-    Ok(())
-}
-
-fn repo_mode(repo: &Repo) -> ostree::RepoMode {
+pub(crate) fn repo_mode(repo: &Repo) -> ostree::RepoMode {
     match repo.mode.as_str() {
         "bare" => ostree::RepoMode::Bare,
         "bare-user" => ostree::RepoMode::BareUser,

@@ -243,6 +243,21 @@ impl russh::server::Handler for SessionHandler {
         }
         let args = match command::parse(data) {
             Ok(Command::Receive(args)) => args,
+            Ok(Command::Native) => {
+                let Some(ch) = self.channels.remove(&channel) else {
+                    let _ = session.channel_failure(channel);
+                    return Ok(());
+                };
+                let _ = session.channel_success(channel);
+                let shared = self.shared.clone();
+                shared.receives.clone().spawn(async move {
+                    let (read, write) = ch.split();
+                    let reporter = Reporter::new(write, 0);
+                    let status = receive::native::run_native(&shared, identity, read, &reporter).await;
+                    reporter.finish(status).await;
+                });
+                return Ok(());
+            }
             Err(e) => {
                 tracing::info!(user = %identity.user, command = %String::from_utf8_lossy(data), "refused command");
                 let status = e.exit_status();

@@ -39,6 +39,11 @@ impl Reporter {
         let _ = self.writer.data_bytes(data).await;
     }
 
+    /// A byte stream onto stdout, for the native protocol's frames.
+    pub fn stdout_writer(&self) -> std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>> {
+        Box::pin(self.writer.make_writer())
+    }
+
     /// exit-status → EOF → close, in that order, so OpenSSH reports the status.
     pub async fn finish(self, status: u32) {
         let _ = self.writer.exit_status(status).await;

@@ -1,0 +1,164 @@
+//! Native-path ingest: every object the pusher streams is verified before it is stored in the
+//! push's staging repo — metadata by sha256 and GVariant structure, content by parsing the
+//! content stream and recomputing its checksum over the decompressed data. Verified `.filez`
+//! bytes are stored as they came (no re-compression) when the target is an archive repo.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ostree::{gio, glib};
+use wire::{objtype, ObjectId, FLAG_COMPRESSED};
+
+use super::commit::sha256_hex;
+use super::ReceiveError;
+
+/// Writes verified objects into one staging repo; one per worker thread.
+pub struct Ingest {
+    path: PathBuf,
+    /// Raw `.filez` can be stored as-is (the staging repo is an archive repo).
+    archive: bool,
+    repo: Option<ostree::Repo>,
+}
+
+fn rejected(id: &ObjectId, why: impl std::fmt::Display) -> ReceiveError {
+    ReceiveError::BadObject(format!("{}.{}: {why}", id.hex(), ext(id.objtype)))
+}
+
+pub fn ext(objtype: u8) -> &'static str {
+    match objtype {
+        objtype::FILE => "file",
+        objtype::DIR_TREE => "dirtree",
+        objtype::DIR_META => "dirmeta",
+        objtype::COMMIT => "commit",
+        _ => "unknown",
+    }
+}
+
+fn gvariant_type(objtype: u8) -> Option<&'static str> {
+    match objtype {
+        objtype::DIR_TREE => Some("(a(say)a(sayay))"),
+        objtype::DIR_META => Some("(uuua(ayay))"),
+        objtype::COMMIT => Some(super::commit::COMMIT_TYPE),
+        _ => None,
+    }
+}
+
+impl Ingest {
+    pub fn new(staging: &Path, archive: bool) -> Ingest {
+        Ingest {
+            path: staging.to_path_buf(),
+            archive,
+            repo: None,
+        }
+    }
+
+    /// Verifies one object and stores it. Nothing is stored for a rejected object.
+    pub fn store(&mut self, id: &ObjectId, flags: u8, data: &[u8]) -> Result<(), ReceiveError> {
+        match id.objtype {
+            objtype::FILE => self.store_content(id, flags, data),
+            objtype::DIR_TREE | objtype::DIR_META | objtype::COMMIT => {
+                let actual = sha256_hex(data);
+                if actual != id.hex() {
+                    return Err(rejected(
+                        id,
+                        format!("content has checksum {actual} (corrupted or forged)"),
+                    ));
+                }
+                let ty =
+                    glib::VariantTy::new(gvariant_type(id.objtype).expect("metadata type")).expect("valid");
+                if !glib::Variant::from_bytes_with_type(&glib::Bytes::from(data), ty).is_normal_form() {
+                    return Err(rejected(id, "not a valid object of this type"));
+                }
+                self.write_loose(id, ext(id.objtype), data)
+            }
+            other => Err(rejected(id, format!("unknown object type {other}"))),
+        }
+    }
+
+    fn store_content(&mut self, id: &ObjectId, flags: u8, data: &[u8]) -> Result<(), ReceiveError> {
+        let compressed = flags & FLAG_COMPRESSED != 0;
+        let parse = || {
+            let input = gio::MemoryInputStream::from_bytes(&glib::Bytes::from(data));
+            ostree::content_stream_parse(
+                compressed,
+                &input,
+                data.len() as u64,
+                false,
+                gio::Cancellable::NONE,
+            )
+        };
+        let (stream, info, xattrs) =
+            parse().map_err(|e| rejected(id, format!("not a content object: {e}")))?;
+        let actual = ostree::checksum_file_from_input(
+            &info,
+            Some(&xattrs),
+            Some(&stream),
+            ostree::ObjectType::File,
+            gio::Cancellable::NONE,
+        )
+        .map_err(|e| rejected(id, format!("cannot checksum: {e}")))?
+        .to_hex();
+        if actual != id.hex() {
+            return Err(rejected(
+                id,
+                format!("content has checksum {actual} (corrupted or forged)"),
+            ));
+        }
+        if self.archive && compressed {
+            return self.write_loose(id, "filez", data);
+        }
+        // Another representation than the staging repo's: let libostree convert it.
+        let (stream, info, xattrs) = parse()?;
+        let (content, length) =
+            ostree::raw_file_to_content_stream(&stream, &info, Some(&xattrs), gio::Cancellable::NONE)?;
+        let repo = self.repo()?;
+        repo.write_content(Some(&id.hex()), &content, length, gio::Cancellable::NONE)
+            .map_err(|e| rejected(id, e))?;
+        Ok(())
+    }
+
+    fn repo(&mut self) -> Result<&ostree::Repo, ReceiveError> {
+        if self.repo.is_none() {
+            let repo = ostree::Repo::new_for_path(&self.path);
+            repo.open(gio::Cancellable::NONE)?;
+            repo.set_disable_fsync(true);
+            repo.prepare_transaction(gio::Cancellable::NONE)?;
+            self.repo = Some(repo);
+        }
+        Ok(self.repo.as_ref().expect("opened"))
+    }
+
+    /// Writes the object file of an archive-layout repo: temp file, then rename, so a reader
+    /// never sees half an object.
+    fn write_loose(&self, id: &ObjectId, ext: &str, data: &[u8]) -> Result<(), ReceiveError> {
+        let hex = id.hex();
+        let dir = self.path.join("objects").join(&hex[..2]);
+        std::fs::create_dir_all(&dir)?;
+        let final_path = dir.join(format!("{}.{ext}", &hex[2..]));
+        let tmp = tempfile::NamedTempFile::new_in(&dir)?;
+        tmp.as_file().write_all(data)?;
+        let mut perms = tmp.as_file().metadata()?.permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+        tmp.as_file().set_permissions(perms)?;
+        tmp.persist(&final_path).map_err(|e| ReceiveError::Io(e.error))?;
+        Ok(())
+    }
+
+    /// Stores a commit already verified by `commit::parse`, with its detached metadata.
+    pub fn store_commit(&self, commit: &super::commit::CommitInfo) -> Result<(), ReceiveError> {
+        let id = ObjectId::from_hex(objtype::COMMIT, &commit.checksum).expect("verified checksum");
+        self.write_loose(&id, "commit", &commit.bytes)?;
+        if let Some(meta) = &commit.detached {
+            self.write_loose(&id, "commitmeta", meta)?;
+        }
+        Ok(())
+    }
+
+    /// Commits what libostree staged (only used for non-archive targets).
+    pub fn finish(self) -> Result<(), ReceiveError> {
+        if let Some(repo) = self.repo {
+            repo.commit_transaction(gio::Cancellable::NONE)?;
+        }
+        Ok(())
+    }
+}

@@ -376,3 +376,26 @@ fn sigterm_stops_an_idle_gateway() {
         .expect("gateway exits on SIGTERM");
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn repeated_pulls_in_one_gateway_do_not_hang() {
+    // Each pull runs on a main context of its own; on the shared default context a stale
+    // progress source from an earlier pull once dead-locked a later one (seen within ~30 pushes).
+    let w = World::new(&[]);
+    let mut ssh = w.ssh();
+    ssh.start_master();
+    let port = ssh.forward(w.http.port);
+    for i in 0..24 {
+        w.local
+            .commit("app/a")
+            .file("f", format!("{i}"))
+            .timestamp(T0 + i)
+            .run();
+        let flag = if i % 3 == 2 { "" } else { "-n" };
+        let out = ssh.exec(&format!(
+            "ostree-receive-1 {flag} main http://127.0.0.1:{port} app/a"
+        ));
+        assert_exit(&out, 0);
+    }
+    w.target().fsck();
+}

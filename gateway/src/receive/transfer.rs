@@ -27,35 +27,50 @@ pub async fn pull_tunnel(
     reporter: &Reporter,
     cancel: &CancellationToken,
 ) -> Result<(), ReceiveError> {
-    let progress = Arc::new(SharedProgress(ostree::AsyncProgress::new()));
+    let (progress_tx, progress_rx) = std::sync::mpsc::channel::<Arc<SharedProgress>>();
     let cancellable = gio::Cancellable::new();
     let path = staging.path.clone();
     let pull = {
-        let progress = progress.clone();
         let cancellable = cancellable.clone();
         tokio::task::spawn_blocking(move || -> Result<(), ReceiveError> {
-            let repo = ostree::Repo::new_for_path(&path);
-            repo.open(gio::Cancellable::NONE)?;
-            repo.set_disable_fsync(true);
-            let remote_options = glib::VariantDict::new(None);
-            remote_options.insert("gpg-verify", false);
-            remote_options.insert("gpg-verify-summary", false);
-            repo.remote_change(
-                None::<&gio::File>,
-                ostree::RepoRemoteChange::Add,
-                "pusher",
-                Some(&url),
-                Some(&remote_options.end()),
-                gio::Cancellable::NONE,
-            )?;
-            repo.pull_with_options(
-                "pusher",
-                &pull_options(&commits),
-                Some(&progress.0),
-                Some(&cancellable),
-            )?;
-            Ok(())
+            // A main context of our own: libostree's pull and the progress object attach their
+            // sources to the thread-default context, and the global default one is shared by
+            // every blocking thread (a stale source from another pull deadlocked there).
+            let context = glib::MainContext::new();
+            context
+                .with_thread_default(|| -> Result<(), ReceiveError> {
+                    let progress = Arc::new(SharedProgress(ostree::AsyncProgress::new()));
+                    let _ = progress_tx.send(progress.clone());
+                    let repo = ostree::Repo::new_for_path(&path);
+                    repo.open(gio::Cancellable::NONE)?;
+                    repo.set_disable_fsync(true);
+                    let remote_options = glib::VariantDict::new(None);
+                    remote_options.insert("gpg-verify", false);
+                    remote_options.insert("gpg-verify-summary", false);
+                    repo.remote_change(
+                        None::<&gio::File>,
+                        ostree::RepoRemoteChange::Add,
+                        "pusher",
+                        Some(&url),
+                        Some(&remote_options.end()),
+                        gio::Cancellable::NONE,
+                    )?;
+                    let result = repo.pull_with_options(
+                        "pusher",
+                        &pull_options(&commits),
+                        Some(&progress.0),
+                        Some(&cancellable),
+                    );
+                    progress.0.finish();
+                    result?;
+                    Ok(())
+                })
+                .map_err(|e| ReceiveError::Source(format!("cannot use a main context: {e}")))?
         })
+    };
+    let progress = match tokio::task::spawn_blocking(move || progress_rx.recv()).await? {
+        Ok(progress) => progress,
+        Err(_) => return pull.await?,
     };
     tokio::pin!(pull);
     let mut ticker = tokio::time::interval(Duration::from_millis(500));

@@ -12,7 +12,7 @@
 #   5. access rules
 #   6. a local commit to publish
 #   7. SSH server
-#   8. push with OpenSSH, then a refused push
+#   8. push with ostree-push (native), a refused push, then the classic OpenSSH tunnel flow
 #   9. what the gateway knows: users, keys, repos, rules, audit
 set -euo pipefail
 
@@ -163,7 +163,25 @@ echo "listening on $LISTEN_HOST:$LISTEN_PORT; host key $(ssh-keygen -lf "$STATE/
 echo "[$LISTEN_HOST]:$LISTEN_PORT $(cat "$STATE/host_keys/ssh_host_ed25519_key.pub")" >"$STATE/known_hosts"
 
 # ---------------------------------------------------------------------------------------------
-section "8. Push the commit with OpenSSH (the classic ostree-push tunnel flow)"
+section "8. Push with ostree-push (the gateway's native protocol)"
+PUSH_BIN=${OSTREE_PUSH_BIN:-$ROOT/target/debug/ostree-push}
+REF=app/org.example.Demo/x86_64/stable
+PUSH=("$PUSH_BIN" --repo "$SOURCE" -i "$STATE/demo_ed25519" -o UserKnownHostsFile="$STATE/known_hosts"
+      -o IdentitiesOnly=yes)
+DEST="ssh://demo@$LISTEN_HOST:$LISTEN_PORT/demo"
+show_command ostree-push --repo "$SOURCE" -i demo_ed25519 "$DEST" "$REF"
+"${PUSH[@]}" "$DEST" "$REF"
+echo "published: $(ostree --repo="$REPO_PATH" rev-parse "$REF") (local: $COMMIT)"
+ostree --repo="$REPO_PATH" fsck | tail -n 1
+
+echo
+echo "A push outside the allowed refs is refused, with the reason, and audited:"
+ostree commit --repo="$SOURCE" --branch=release/1.0 --tree=dir="$TREE" --subject="not allowed" >/dev/null
+show_command ostree-push --repo "$SOURCE" -i demo_ed25519 "$DEST" release/1.0
+"${PUSH[@]}" "$DEST" release/1.0 || echo "(exit $?)"
+
+# ---------------------------------------------------------------------------------------------
+section "8b. The classic flow, as the Python ostree-push 1.2.0 drives OpenSSH"
 # A tiny HTTP server serves the source repo; `ssh -R` tunnels it; the gateway pulls through it.
 python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$SOURCE" >"$STATE/http.out" 2>/dev/null &
 HTTP_PID=$!
@@ -177,17 +195,10 @@ SSH=(ssh -F /dev/null -i "$STATE/demo_ed25519" -p "$LISTEN_PORT" -o IdentitiesOn
      -o UserKnownHostsFile="$STATE/known_hosts" -o ControlPath="$STATE/ssh-control")
 "${SSH[@]}" -M -f -N demo@"$LISTEN_HOST"
 RPORT=$("${SSH[@]}" -O forward -R "0:127.0.0.1:$HTTP_PORT" demo@"$LISTEN_HOST")
-REF=app/org.example.Demo/x86_64/stable
-show_command ssh demo@gateway ostree-receive-1 demo "http://127.0.0.1:$RPORT" "$REF"
-"${SSH[@]}" demo@"$LISTEN_HOST" ostree-receive-1 demo "http://127.0.0.1:$RPORT" "$REF"
-echo "published: $(ostree --repo="$REPO_PATH" rev-parse "$REF") (local: $COMMIT)"
-ostree --repo="$REPO_PATH" fsck | tail -n 1
-
-echo
-echo "A push outside the allowed refs is refused, and audited:"
-ostree commit --repo="$SOURCE" --branch=release/1.0 --tree=dir="$TREE" --subject="not allowed" >/dev/null
-show_command ssh demo@gateway ostree-receive-1 demo "http://127.0.0.1:$RPORT" release/1.0
-"${SSH[@]}" demo@"$LISTEN_HOST" ostree-receive-1 demo "http://127.0.0.1:$RPORT" release/1.0 || echo "(exit $?)"
+SCRATCH=users/demo/scratch
+ostree commit --repo="$SOURCE" --branch="$SCRATCH" --tree=dir="$TREE" --subject="scratch" >/dev/null
+show_command ssh demo@gateway ostree-receive-1 demo "http://127.0.0.1:$RPORT" "$SCRATCH"
+"${SSH[@]}" demo@"$LISTEN_HOST" ostree-receive-1 demo "http://127.0.0.1:$RPORT" "$SCRATCH"
 "${SSH[@]}" -O exit demo@"$LISTEN_HOST" 2>/dev/null || true
 
 # ---------------------------------------------------------------------------------------------

@@ -68,30 +68,27 @@ pub async fn run(args: &Args, cancel: &CancellationToken) -> i32 {
 }
 
 async fn push(args: &Args, ui: &mut Ui, cancel: &CancellationToken, report: &mut Report) -> Result<()> {
-    if let Some(deletion) = args.refs.iter().find(|r| r.starts_with(':')) {
-        bail!(
-            "cannot delete {deletion}: deleting a ref needs the gateway's native push \
-             protocol, which this ostree-push does not support yet (coming); the \
-             ostree-receive tunnel flow can only send commits"
-        );
+    let (deletions, named): (Vec<String>, Vec<String>) =
+        args.refs.iter().cloned().partition(|r| r.starts_with(':'));
+    let deletions: Vec<String> = deletions.iter().map(|d| d[1..].to_string()).collect();
+    if deletions.iter().any(|d| d.is_empty()) {
+        bail!("\":\" alone names no ref: use :REF to delete REF");
     }
     let local = interruptible(cancel, LocalRepo::open(std::path::Path::new(&report.repo))).await?;
     report.repo = local.path.display().to_string();
-    let refs = local.select(&args.refs)?;
-    if refs.is_empty() {
+    let refs = if named.is_empty() && !deletions.is_empty() {
+        Vec::new()
+    } else {
+        local.select(&named)?
+    };
+    if refs.is_empty() && deletions.is_empty() {
         bail!("nothing to push: the local repo {} has no refs", report.repo);
-    }
-    if !local.archive {
-        bail!(
-            "local repo {} is not an archive-mode repo: the tunnel flow serves it over HTTP, \
-             which needs `ostree init --mode=archive` (copy with `ostree pull-local`)",
-            report.repo
-        );
     }
     let request = PushRequest {
         repo: local.path.clone(),
         remote_path: args.dest.path.clone(),
         refs,
+        deletions,
         dry_run: args.dry_run,
         force: args.force,
         verbosity: ui.verbosity(),
@@ -107,11 +104,62 @@ async fn push(args: &Args, ui: &mut Ui, cancel: &CancellationToken, report: &mut
         "Authenticated as {} with {}",
         settings.user, conn.authenticated_with
     ));
-    let pushed = interruptible(cancel, Transport::Tunnel.push(&conn, &request, ui)).await;
+    // The native protocol first (unless classic commands were named); 127 → the tunnel.
+    let archive = local.archive;
+    let pushed = interruptible(cancel, async {
+        if args.command.is_empty() {
+            if let Some(outcome) = Transport::Native.push(&conn, &request, ui).await? {
+                return Ok(outcome);
+            }
+            ui.verbose("The server has no native receive: using the ostree-receive tunnel");
+        }
+        if !request.deletions.is_empty() {
+            bail!("deleting refs needs the gateway's native push protocol, which this server does not offer");
+        }
+        if !archive {
+            bail!(
+                "local repo {} is not an archive-mode repo: the tunnel flow serves it over HTTP, \
+                 which needs `ostree init --mode=archive` (copy with `ostree pull-local`)",
+                request.repo.display()
+            );
+        }
+        Transport::Tunnel
+            .push(&conn, &request, ui)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the tunnel gave no result"))
+    })
+    .await;
     let reason = if pushed.is_ok() { "done" } else { "aborted" };
     conn.close(reason).await;
     let outcome = pushed?;
-    let (refs, code) = report::merge(&request.refs, outcome.results, &outcome.errors, outcome.status);
+    let (deleted, results): (Vec<_>, Vec<_>) = outcome
+        .results
+        .into_iter()
+        .partition(|r| request.deletions.contains(&r.name));
+    let (mut refs, mut code) = report::merge(&request.refs, results, &outcome.errors, outcome.status);
+    for name in &request.deletions {
+        let result = deleted
+            .iter()
+            .find(|r| &r.name == name)
+            .cloned()
+            .unwrap_or_else(|| report::RefResult {
+                name: name.clone(),
+                old: None,
+                new: None,
+                status: report::Status::Rejected,
+                reason: Some(
+                    outcome
+                        .errors
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| "no result from the receiver".into()),
+                ),
+            });
+        if !result.status.ok() {
+            code = 1;
+        }
+        refs.push(result);
+    }
     report.refs = refs;
     report.exit_code = code;
     Ok(())

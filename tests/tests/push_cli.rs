@@ -128,7 +128,7 @@ impl Fixture {
         admin(&["key", "add", "alice", key.with_extension("pub").to_str().unwrap()]);
         admin(&["repo", "add", "main", "--init"]);
         admin(&["repo", "add", "locked", "--init"]);
-        let rule: Vec<&str> = "rule add --repo main --ref ** --user alice --allow create,update"
+        let rule: Vec<&str> = "rule add --repo main --ref ** --user alice --allow create,update,delete"
             .split(' ')
             .collect();
         admin(&rule);
@@ -565,13 +565,20 @@ fn command_fallback_on_127() {
 }
 
 #[test]
-fn bad_scheme_and_deletion_are_refused() {
+fn bad_scheme_refused_and_deletion_over_the_native_protocol() {
     let f = Fixture::new();
     f.commit("os/main", &[("a", "a")]);
     let out = f.push(&[&format!("http://127.0.0.1:{}/main", f.port), "os/main"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     must_show(&out, "Destination scheme \"http\" not allowed");
+    f.push_ok(&[&f.dest("main"), "os/main"]);
+    let out = f.push_ok(&[&f.dest("main"), ":os/main", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["refs"][0]["status"], "deleted", "{report}");
     let out = f.push_code(&[&f.dest("main"), ":os/main"], 1);
+    must_show(&out, "does not exist");
+    // The classic tunnel cannot delete: naming a classic command says so.
+    let out = f.push_code(&[&f.dest("main"), ":os/main", "--command", "ostree-receive-1"], 1);
     must_show(&out, "native push protocol");
 }
 

@@ -146,7 +146,20 @@ impl Push<'_> {
             }
         }
         let current = read_refs(PathBuf::from(&repo.path), names).await?;
+        let mut refused_early = false;
         for (r, old) in req.refs.iter().zip(current) {
+            if r.new.is_none() && old.is_none() {
+                refused_early = true;
+                self.results.push(RefResult {
+                    name: r.name.clone(),
+                    old: None,
+                    new: None,
+                    status: Status::Rejected,
+                    op: Some("delete".into()),
+                    reason: Some("cannot delete: the ref does not exist".into()),
+                });
+                continue;
+            }
             let up_to_date = r.new == old;
             self.results.push(RefResult {
                 name: r.name.clone(),
@@ -173,11 +186,28 @@ impl Push<'_> {
                 });
             }
         }
+        if refused_early {
+            // All or nothing: a push naming a ref that cannot be deleted moves nothing.
+            self.updates.clear();
+            for r in self.results.iter_mut().filter(|r| r.status == Status::Pending) {
+                r.status = Status::Rejected;
+                r.reason = Some("not applied because another ref was refused".into());
+            }
+        }
         let status = wire::RefStatus {
             version: wire::PROTOCOL_VERSION,
             refs: self.results.clone(),
         };
         wire::write_json(out, kind::REF_STATUS, &status).await?;
+        if refused_early {
+            for r in self.results.iter().filter(|r| r.status == Status::Rejected) {
+                let reason = r.reason.as_deref().unwrap_or("");
+                self.reporter
+                    .line(&format!("{}: rejected: {reason}", r.name))
+                    .await;
+            }
+            return Ok(1);
+        }
 
         // Commits: each new commit, plus its chain down to the current value (fast-forward proof).
         let mut commits = HashMap::new();

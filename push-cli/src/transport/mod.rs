@@ -4,9 +4,9 @@
 //! - [`tunnel`]: the classic ostree-push 1.x flow: serve the local repo over HTTP through an
 //!   SSH remote forward and run `ostree-receive-1` on the server, which pulls from it.
 //!
-//! A native stream transport (objects sent over the exec channel, ref deletion) is planned
-//! as another variant of [`Transport`].
+//! - [`native`]: the gateway's stream protocol on the exec channel (faster; deletions).
 
+pub mod native;
 pub mod tunnel;
 
 use std::path::PathBuf;
@@ -26,6 +26,8 @@ pub struct PushRequest {
     pub remote_path: String,
     /// Refs and the local commits they point at, sorted by name.
     pub refs: Vec<(String, String)>,
+    /// Refs to delete on the server (`:REF`; native protocol only).
+    pub deletions: Vec<String>,
     pub dry_run: bool,
     pub force: bool,
     pub verbosity: Verbosity,
@@ -53,14 +55,22 @@ pub struct RemoteOutcome {
 /// The ways to push (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
+    Native,
     Tunnel,
 }
 
 impl Transport {
     /// Pushes `request` over `conn`. The caller closes the connection afterwards.
-    pub async fn push(self, conn: &Connection, request: &PushRequest, ui: &mut Ui) -> Result<RemoteOutcome> {
+    /// `Ok(None)` only from the native transport: the server does not speak it.
+    pub async fn push(
+        self,
+        conn: &Connection,
+        request: &PushRequest,
+        ui: &mut Ui,
+    ) -> Result<Option<RemoteOutcome>> {
         match self {
-            Transport::Tunnel => tunnel::push(conn, request, ui).await,
+            Transport::Native => native::push(conn, request, ui).await,
+            Transport::Tunnel => tunnel::push(conn, request, ui).await.map(Some),
         }
     }
 }

@@ -182,6 +182,7 @@ mod tests {
             repo: "/r".into(),
             remote_path: "/main".into(),
             refs: vec![("a".into(), "c".into()), ("b/c".into(), "d".into())],
+            deletions: Vec::new(),
             dry_run: true,
             force: false,
             verbosity: Verbosity::Quiet,

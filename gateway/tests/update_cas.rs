@@ -1,54 +1,11 @@
 //! The locked update phase on real repos: compare-and-swap against the values read at the
-//! start of a push, all refs of a push moved together or not at all, and an injected libostree
-//! commit failure leaving every ref where it was.
+//! start of a push, and all refs of a push moved together or not at all.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
+use common::{repo, rev};
 use ostree_gateway::receive::update::{apply, RefMove};
 use ostree_gateway::receive::ReceiveError;
-
-fn ostree(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new("ostree")
-        .arg(format!("--repo={}", repo.display()))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ostree {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-/// An archive repo with two commits on `a` and one on `b`; returns (c1, c2, b1).
-fn repo(dir: &Path) -> (String, String, String) {
-    ostree(dir, &["init", "--mode=archive"]);
-    let tree = dir.join("../tree");
-    std::fs::create_dir_all(&tree).unwrap();
-    std::fs::write(tree.join("f"), "1").unwrap();
-    let tree_arg = format!("--tree=dir={}", tree.display());
-    let c1 = ostree(dir, &["commit", "--branch=a", &tree_arg, "--timestamp=@1000"]);
-    std::fs::write(tree.join("f"), "2").unwrap();
-    let c2 = ostree(
-        dir,
-        &["commit", "--branch=scratch", &tree_arg, "--timestamp=@2000"],
-    );
-    let b1 = ostree(dir, &["commit", "--branch=b", &tree_arg, "--timestamp=@3000"]);
-    (c1, c2, b1)
-}
-
-fn rev(dir: &Path, name: &str) -> Option<String> {
-    let out = Command::new("ostree")
-        .arg(format!("--repo={}", dir.display()))
-        .args(["rev-parse", name])
-        .output()
-        .unwrap();
-    out.status
-        .success()
-        .then(|| String::from_utf8(out.stdout).unwrap().trim().to_string())
-}
 
 #[test]
 fn stale_expectation_moves_nothing() {

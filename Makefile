@@ -2,6 +2,7 @@
 #
 #   make demo   install what is missing, build, run scripts/demo.sh
 #   make test   install what is missing, then fmt check, clippy -D warnings, all tests
+#   make python-ostree-push   the Python ostree-push 1.2.0 venv the compatibility tests use
 #
 # Rust comes from rustup (cargo on PATH or in ~/.cargo/bin); everything else from Debian.
 
@@ -12,13 +13,15 @@ SHELL := /bin/bash
 BUILD_DEPS := pkg-config libostree-dev libgpgme-dev build-essential
 # Test and runtime tools: the e2e tests drive real ostree, gpg, ssh-keygen/ssh and sqlite3.
 TEST_DEPS := ostree gnupg openssh-client sqlite3 python3 curl
-DEB_PACKAGES := $(BUILD_DEPS) $(TEST_DEPS)
+# The Python ostree-push 1.2.0 (compatibility tests) needs the Debian OSTree bindings.
+PYTHON_DEPS := python3-gi gir1.2-ostree-1.0 python3-cairo python3-yaml python3-venv
+DEB_PACKAGES := $(BUILD_DEPS) $(TEST_DEPS) $(PYTHON_DEPS)
 
 # rustup installs into ~/.cargo/bin, which a fresh login shell may not have on PATH yet.
 export PATH := $(PATH):$(HOME)/.cargo/bin
 CARGO ?= cargo
 
-.PHONY: all deps toolchain build test fmt clippy demo clean
+.PHONY: all deps toolchain build test fmt clippy demo clean python-ostree-push
 
 all: build
 
@@ -58,8 +61,12 @@ fmt: toolchain
 clippy: toolchain
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+## python-ostree-push: the unmodified Python client in target/ostree-push-venv (idempotent)
+python-ostree-push: deps
+	./scripts/install-python-ostree-push.sh
+
 ## test: the e2e tests run target/debug/ostree-gateway, which `build` makes first
-test: deps toolchain
+test: deps toolchain python-ostree-push
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --workspace --all-targets

@@ -12,7 +12,7 @@ SHELL := /bin/bash
 # Build dependencies (libostree and gpgme are linked by the gateway).
 BUILD_DEPS := pkg-config libostree-dev libgpgme-dev build-essential
 # Test and runtime tools: the e2e tests drive real ostree, gpg, ssh-keygen/ssh and sqlite3.
-TEST_DEPS := ostree gnupg openssh-client sqlite3 python3 curl
+TEST_DEPS := ostree gnupg openssh-client openssh-server sqlite3 python3 curl
 # The Python ostree-push 1.2.0 (compatibility tests) needs the Debian OSTree bindings.
 PYTHON_DEPS := python3-gi gir1.2-ostree-1.0 python3-cairo python3-yaml python3-venv
 DEB_PACKAGES := $(BUILD_DEPS) $(TEST_DEPS) $(PYTHON_DEPS)

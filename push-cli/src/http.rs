@@ -46,6 +46,8 @@ struct Inner {
     root: PathBuf,
     /// `/<32 hex>/`
     prefix: String,
+    /// A summary made in memory for the refs being pushed (see `with_summary`).
+    summary: Option<Bytes>,
 }
 
 impl RepoServer {
@@ -57,8 +59,22 @@ impl RepoServer {
             inner: Arc::new(Inner {
                 root,
                 prefix: format!("/{}/", hex::encode(secret)),
+                summary: None,
             }),
         })
+    }
+
+    /// Serves `summary` instead of the repo's own summary file (and no `summary.sig`): a
+    /// classic receiver lists refs from it, and we never write into the local repo.
+    pub fn with_summary(self, summary: Vec<u8>) -> RepoServer {
+        let inner = Inner {
+            root: self.inner.root.clone(),
+            prefix: self.inner.prefix.clone(),
+            summary: Some(Bytes::from(summary)),
+        };
+        RepoServer {
+            inner: Arc::new(inner),
+        }
     }
 
     /// The URL path prefix, with leading and trailing slashes.
@@ -99,6 +115,23 @@ impl Inner {
             }
         };
         let path = req.uri().path();
+        if let (Some(summary), Some(rest)) = (&self.summary, path.strip_prefix(self.prefix.as_str())) {
+            match rest {
+                "summary" => {
+                    let len = summary.len() as u64;
+                    let body = if head {
+                        Empty::new().map_err(|never| match never {}).boxed()
+                    } else {
+                        Full::new(summary.clone()).map_err(|never| match never {}).boxed()
+                    };
+                    let mut r = Response::new(body);
+                    r.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(len));
+                    return r;
+                }
+                "summary.sig" => return status(StatusCode::NOT_FOUND),
+                _ => {}
+            }
+        }
         let Some(file) = self.resolve(path).await else {
             tracing::debug!(%path, "404");
             return status(StatusCode::NOT_FOUND);

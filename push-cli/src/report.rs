@@ -146,6 +146,14 @@ pub fn merge(
         let found = results.iter().position(|r| &r.name == name);
         let mut r = match found {
             Some(i) => results.swap_remove(i),
+            // A classic ostree-receive prints no per-ref line: its exit status is the verdict.
+            None if remote_status == 0 && errors.is_empty() => RefResult {
+                name: name.clone(),
+                old: None,
+                new: Some(local.clone()),
+                status: Status::Updated,
+                reason: Some("accepted by the receiver (it reports no per-ref detail)".into()),
+            },
             None => RefResult {
                 name: name.clone(),
                 old: None,

@@ -600,3 +600,29 @@ fn ssh_config_alias_and_unknown_options() {
     must_show(&out, "Frobnicate");
     assert_eq!(f.remote("os/main").as_deref(), Some(commit.as_str()));
 }
+
+#[test]
+fn bare_user_local_repo_pushes_over_the_native_protocol() {
+    // The tunnel can only serve archive repos; the native protocol sends content objects of
+    // other modes as uncompressed content streams, verified and stored by the gateway.
+    let f = Fixture::new();
+    std::fs::remove_dir_all(f.local()).unwrap();
+    std::fs::create_dir_all(f.local()).unwrap();
+    run_ok(ostree(&f.local()).args(["init", "--mode=bare-user"]));
+    let commit = f.commit("os/main", &[("a", "alpha"), ("b", "beta")]);
+    let out = f.push_ok(&[&f.dest("main"), "os/main", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["refs"][0]["status"], "created", "{report}");
+    assert_eq!(f.remote("os/main").as_deref(), Some(commit.as_str()));
+    run_ok(ostree(&f.remote_repo("main")).arg("fsck"));
+    // The tunnel is refused for such a repo, with the reason.
+    let c2 = f.commit("os/main", &[("a", "alpha2")]);
+    let out = f.push_code(&[&f.dest("main"), "os/main", "--command", "ostree-receive-1"], 1);
+    must_show(&out, "not an archive-mode repo");
+    assert_eq!(
+        f.remote("os/main").as_deref(),
+        Some(commit.as_str()),
+        "tunnel moved nothing"
+    );
+    let _ = c2;
+}

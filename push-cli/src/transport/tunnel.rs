@@ -19,6 +19,11 @@ const EXIT_NOT_FOUND: u32 = 127;
 pub async fn push(conn: &Connection, request: &PushRequest, ui: &mut Ui) -> Result<RemoteOutcome> {
     let server =
         RepoServer::new(&request.repo).with_context(|| format!("cannot serve {}", request.repo.display()))?;
+    let summary = {
+        let (path, refs) = (request.repo.clone(), request.refs.clone());
+        tokio::task::spawn_blocking(move || crate::local::summary_for(&path, &refs)).await??
+    };
+    let server = server.with_summary(summary);
     let (port, mut streams) = conn.forward_remote_port().await?;
     let url = format!("http://127.0.0.1:{port}{}", server.prefix().trim_end_matches('/'));
     tracing::debug!(port, "remote forward ready");

@@ -97,6 +97,31 @@ fn open_blocking(path: &Path) -> Result<LocalRepo> {
     })
 }
 
+/// A summary file (`(a(s(taya{sv}))a{sv})`, refs sorted) listing exactly `refs`, built in
+/// memory from the local commits: what a classic receiver reads to resolve refs.
+pub fn summary_for(path: &Path, refs: &[(String, String)]) -> Result<Vec<u8>> {
+    use ostree::glib::{self, prelude::*};
+    let repo = ostree::Repo::new_for_path(path);
+    repo.open(ostree::gio::Cancellable::NONE)?;
+    let mut sorted: Vec<&(String, String)> = refs.iter().collect();
+    sorted.sort();
+    let empty_dict = || glib::VariantDict::new(None).end();
+    let mut entries = Vec::new();
+    for (name, checksum) in sorted {
+        let commit = repo.load_variant(ostree::ObjectType::Commit, checksum)?;
+        let bytes = hex::decode(checksum)?;
+        let csum = glib::Variant::array_from_fixed_array(&bytes);
+        let inner = glib::Variant::tuple_from_iter([(commit.size() as u64).to_variant(), csum, empty_dict()]);
+        entries.push(glib::Variant::tuple_from_iter([name.to_variant(), inner]));
+    }
+    let ty = glib::VariantTy::new("(s(taya{sv}))").expect("valid type");
+    let summary = glib::Variant::tuple_from_iter([
+        glib::Variant::array_from_iter_with_type(ty, entries),
+        empty_dict(),
+    ]);
+    Ok(summary.data_as_bytes().to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,29 +150,4 @@ mod tests {
             .to_string();
         assert_eq!(e, "refs not found in local repo: m, z");
     }
-}
-
-/// A summary file (`(a(s(taya{sv}))a{sv})`, refs sorted) listing exactly `refs`, built in
-/// memory from the local commits: what a classic receiver reads to resolve refs.
-pub fn summary_for(path: &Path, refs: &[(String, String)]) -> Result<Vec<u8>> {
-    use ostree::glib::{self, prelude::*};
-    let repo = ostree::Repo::new_for_path(path);
-    repo.open(ostree::gio::Cancellable::NONE)?;
-    let mut sorted: Vec<&(String, String)> = refs.iter().collect();
-    sorted.sort();
-    let empty_dict = || glib::VariantDict::new(None).end();
-    let mut entries = Vec::new();
-    for (name, checksum) in sorted {
-        let commit = repo.load_variant(ostree::ObjectType::Commit, checksum)?;
-        let bytes = hex::decode(checksum)?;
-        let csum = glib::Variant::array_from_fixed_array(&bytes);
-        let inner = glib::Variant::tuple_from_iter([(commit.size() as u64).to_variant(), csum, empty_dict()]);
-        entries.push(glib::Variant::tuple_from_iter([name.to_variant(), inner]));
-    }
-    let ty = glib::VariantTy::new("(s(taya{sv}))").expect("valid type");
-    let summary = glib::Variant::tuple_from_iter([
-        glib::Variant::array_from_iter_with_type(ty, entries),
-        empty_dict(),
-    ]);
-    Ok(summary.data_as_bytes().to_vec())
 }

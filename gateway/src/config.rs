@@ -19,6 +19,14 @@ pub struct Config {
     pub server: ServerConfig,
     pub limits: Limits,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Loopback address for the Prometheus endpoint (`GET /metrics`); unset: disabled.
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -47,6 +47,9 @@ pub async fn run(config: Config, state: StateDir, store: Store, args: ServeArgs)
     init_logging(&config);
     recover(&store, &state).await?;
     let listen = args.listen.unwrap_or(config.server.listen);
+    if let Some(metrics) = config.metrics.listen {
+        crate::metrics::serve(metrics).await?;
+    }
     let shared = Arc::new(Shared {
         store,
         state,

@@ -52,6 +52,10 @@ pub async fn record(
             (false, _) => State::Rejected,
         };
         update.audit_id = Some(audit::append(&mut tx, &row, state).await?);
+        if state == State::Rejected {
+            crate::metrics::METRICS.denied(row.reason.as_deref().unwrap_or(""));
+            crate::metrics::METRICS.ref_settled("rejected");
+        }
     }
     tx.commit().await.map_err(StoreError::from)
 }
@@ -66,7 +70,12 @@ pub async fn settle(store: &Store, updates: &[RefUpdate], state: State, reason: 
         tx.commit().await.map_err(StoreError::from)
     }
     .await;
-    if let Err(e) = result {
-        tracing::error!(error = %e, "cannot settle audit rows");
+    match result {
+        Ok(()) => {
+            for _ in updates.iter().filter(|u| u.audit_id.is_some()) {
+                crate::metrics::METRICS.ref_settled(state.as_str());
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot settle audit rows"),
     }
 }

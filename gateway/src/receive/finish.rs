@@ -82,6 +82,7 @@ async fn prove_and_apply_inner(
     if cancel.is_cancelled() {
         return Err(ReceiveError::Aborted);
     }
+    super::testhook::pause(&shared.state.root, "before-update").await;
     let target = PathBuf::from(&repo.path);
     let stats = {
         let staging = staging.clone();
@@ -119,6 +120,7 @@ pub async fn settle_and_summarize(
     }
     let path = PathBuf::from(&repo.path);
     let _guard = shared.repo_locks.lock(repo.id).await;
+    super::testhook::pause(&shared.state.root, "summary").await;
     match tokio::task::spawn_blocking(move || update::regenerate_summary(&path)).await {
         Ok(Ok(())) => reporter.verbose("summary updated").await,
         Ok(Err(e)) => {

@@ -22,6 +22,7 @@ pub mod native;
 pub mod request;
 pub mod source;
 pub mod staging;
+pub mod testhook;
 pub mod transfer;
 pub mod update;
 
@@ -182,6 +183,7 @@ async fn tunnel(
         wanted.iter().map(|(n, _)| n.clone()).collect(),
     )
     .await?;
+    testhook::pause(&shared.state.root, "metadata").await;
     let mut updates = Vec::new();
     for ((name, new), old) in wanted.into_iter().zip(current) {
         if old.as_deref() == Some(new.as_str()) {
@@ -257,6 +259,7 @@ async fn tunnel(
     // 5-8: transfer, prove, update. Any failure settles the rows as failed.
     let transferred = async {
         let staging = finish::create_staging(shared, &repo, push_id).await?;
+        testhook::pause(&shared.state.root, "transfer").await;
         let commits: Vec<String> = updates.iter().filter_map(|u| u.new.clone()).collect();
         transfer::pull_tunnel(&staging, url.clone(), commits, reporter, cancel).await?;
         finish::prove_and_apply(shared, &repo, staging, &updates, args.dry_run, reporter, cancel).await

@@ -210,6 +210,7 @@ impl Push<'_> {
         }
 
         // Commits: each new commit, plus its chain down to the current value (fast-forward proof).
+        super::testhook::pause(&shared.state.root, "metadata").await;
         let mut commits = HashMap::new();
         loop {
             let Some((k, payload)) = wire::read_frame(reader, commit::MAX_COMMIT_SIZE as u32 * 2).await?
@@ -434,6 +435,7 @@ impl Push<'_> {
                             // A worker stopped on a bad object: its error is reported below.
                             return Ok(());
                         }
+                        super::testhook::pause(&self.shared.state.root, "transfer").await;
                         if last_progress.elapsed() > Duration::from_millis(250) {
                             last_progress = Instant::now();
                             let p = wire::Progress {
@@ -479,6 +481,7 @@ impl Push<'_> {
             total,
             bytes,
         };
+        crate::metrics::METRICS.received(p.received, bytes);
         wire::write_json(out, kind::PROGRESS, &p).await?;
         Ok(())
     }

@@ -79,6 +79,7 @@ pub async fn pull_tunnel(
         tokio::select! {
             result = &mut pull => {
                 let fetched = progress.0.uint("fetched");
+                crate::metrics::METRICS.received(u64::from(fetched), progress.0.uint64("bytes-transferred"));
                 if fetched > 0 {
                     reporter.info(&format!("Receiving objects: {fetched}/{fetched}, done.")).await;
                 }

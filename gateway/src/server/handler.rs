@@ -15,6 +15,7 @@ use super::limits::{ConnectionSlot, UserSlot};
 use super::reporter::Reporter;
 use super::Shared;
 use crate::command::{self, Command};
+use crate::metrics::METRICS;
 use crate::receive::{self, Identity};
 use crate::store::{keys, users};
 
@@ -66,6 +67,14 @@ impl SessionHandler {
     }
 }
 
+impl Drop for SessionHandler {
+    fn drop(&mut self) {
+        if self.identity.is_some() {
+            METRICS.session_closed();
+        }
+    }
+}
+
 impl russh::server::Handler for SessionHandler {
     type Error = russh::Error;
 
@@ -96,6 +105,9 @@ impl russh::server::Handler for SessionHandler {
             .shared
             .sessions
             .user(&user.name, self.shared.config.server.max_sessions_per_user);
+        if self.identity.is_none() {
+            METRICS.session_opened();
+        }
         self.identity = Some(Identity {
             user: user.name,
             user_id: user.id,
@@ -253,7 +265,9 @@ impl russh::server::Handler for SessionHandler {
                 shared.receives.clone().spawn(async move {
                     let (read, write) = ch.split();
                     let reporter = Reporter::new(write, 0);
+                    let started = std::time::Instant::now();
                     let status = receive::native::run_native(&shared, identity, read, &reporter).await;
+                    METRICS.push_finished(status, started.elapsed());
                     reporter.finish(status).await;
                 });
                 return Ok(());
@@ -276,7 +290,9 @@ impl russh::server::Handler for SessionHandler {
         tracker.spawn(async move {
             let (read, write) = ch.split();
             let reporter = Reporter::new(write, args.verbosity);
+            let started = std::time::Instant::now();
             let status = receive::run_tunnel(&shared, identity, args, forwards, read, &reporter).await;
+            METRICS.push_finished(status, started.elapsed());
             reporter.finish(status).await;
         });
         Ok(())

@@ -20,6 +20,26 @@ pub struct Config {
     pub limits: Limits,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    /// Per-repo operations settings, keyed by repo name (`[repos.NAME]`).
+    pub repos: std::collections::BTreeMap<String, RepoConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RepoConfig {
+    /// Runs after a push is received and verified, before any ref moves; a non-zero exit
+    /// (or the timeout) refuses the push and its stderr is shown to the pusher.
+    pub pre_update_hook: Option<PathBuf>,
+    /// Runs after the refs moved (and the summary was regenerated); failures are audited.
+    pub post_update_hook: Option<PathBuf>,
+    /// Seconds a hook may run before it is killed (and, for pre-update, the push refused).
+    pub hook_timeout_secs: Option<u64>,
+}
+
+impl RepoConfig {
+    pub fn hook_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.hook_timeout_secs.unwrap_or(300))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]

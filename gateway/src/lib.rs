@@ -8,6 +8,7 @@ pub mod cli;
 pub mod command;
 pub mod config;
 pub mod gpg;
+pub mod hooks;
 pub mod metrics;
 pub mod receive;
 pub mod repo_path;

@@ -79,3 +79,21 @@ pub async fn settle(store: &Store, updates: &[RefUpdate], state: State, reason: 
         Err(e) => tracing::error!(error = %e, "cannot settle audit rows"),
     }
 }
+
+/// Records a failed operator hook (no ref involved): who pushed, which repo, why.
+pub async fn hook_failed(store: &Store, identity: &Identity, repo: &str, hook: &str, reason: &str) {
+    let row = NewEntry {
+        user_name: Some(identity.user.clone()),
+        key_fingerprint: Some(identity.key_fingerprint.clone()),
+        peer_addr: Some(identity.peer.to_string()),
+        repo: Some(repo.into()),
+        op: Some(hook.into()),
+        decision: "allow".into(),
+        reason: Some(reason.into()),
+        ..Default::default()
+    };
+    let result = async { audit::append(&mut *store.conn().await?, &row, State::Failed).await }.await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, "cannot audit a hook failure");
+    }
+}

@@ -8,7 +8,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::staging::Staging;
 use super::update::{self, RefMove};
-use super::{audit, repo_mode, short, ReceiveError, RefUpdate};
+use super::{audit, repo_mode, short, Identity, ReceiveError, RefUpdate};
+use crate::hooks::{self, HookInput};
 use crate::server::reporter::Reporter;
 use crate::server::Shared;
 use crate::store::audit::State;
@@ -29,33 +30,43 @@ pub async fn create_staging(
     tokio::task::spawn_blocking(move || Staging::create(&root, &id, &target, mode)).await?
 }
 
-/// Proves the staged push complete, then (unless a dry run) moves the refs under the locks.
-/// The staging repo is removed in every case.
+/// Who pushes what where: what the shared phases need besides the updates.
+pub struct Ctx<'a> {
+    pub shared: &'a Arc<Shared>,
+    pub repo: &'a Repo,
+    pub identity: &'a Identity,
+    pub reporter: &'a Reporter,
+    pub cancel: &'a CancellationToken,
+}
+
+/// Proves the staged push complete, runs the pre-update hook, then (unless a dry run) moves
+/// the refs under the locks. The staging repo is removed in every case.
 pub async fn prove_and_apply(
-    shared: &Arc<Shared>,
-    repo: &Repo,
+    ctx: &Ctx<'_>,
     staging: Staging,
     updates: &[RefUpdate],
     dry_run: bool,
-    reporter: &Reporter,
-    cancel: &CancellationToken,
 ) -> Result<(), ReceiveError> {
     let staging = Arc::new(staging);
-    let result = prove_and_apply_inner(shared, repo, &staging, updates, dry_run, reporter, cancel).await;
+    let result = prove_and_apply_inner(ctx, &staging, updates, dry_run).await;
     let staging = Arc::try_unwrap(staging).ok();
     tokio::task::spawn_blocking(move || drop(staging)).await?;
     result
 }
 
 async fn prove_and_apply_inner(
-    shared: &Arc<Shared>,
-    repo: &Repo,
+    ctx: &Ctx<'_>,
     staging: &Arc<Staging>,
     updates: &[RefUpdate],
     dry_run: bool,
-    reporter: &Reporter,
-    cancel: &CancellationToken,
 ) -> Result<(), ReceiveError> {
+    let Ctx {
+        shared,
+        repo,
+        reporter,
+        cancel,
+        ..
+    } = *ctx;
     let commits: Vec<String> = updates.iter().filter_map(|u| u.new.clone()).collect();
     let checked = {
         let staging = staging.clone();
@@ -69,6 +80,19 @@ async fn prove_and_apply_inner(
     }
     if dry_run {
         return Ok(());
+    }
+    if let Some(hook) = shared
+        .config
+        .repos
+        .get(&repo.name)
+        .and_then(|c| c.pre_update_hook.clone())
+    {
+        let timeout = shared.config.repos[&repo.name].hook_timeout();
+        let input = hook_input(ctx, updates, Some(&staging.path));
+        hooks::run(&hook, &input, timeout)
+            .await
+            .map_err(ReceiveError::Vetoed)?;
+        reporter.verbose("pre-update hook accepted the push").await;
     }
     let moves: Vec<RefMove> = updates
         .iter()
@@ -96,14 +120,13 @@ async fn prove_and_apply_inner(
 
 /// Settles the audit rows of a push that went through, then regenerates the summary.
 /// A summary failure is reported but does not undo the push.
-pub async fn settle_and_summarize(
-    shared: &Arc<Shared>,
-    repo: &Repo,
-    updates: &[RefUpdate],
-    dry_run: bool,
-    no_update: bool,
-    reporter: &Reporter,
-) {
+pub async fn settle_and_summarize(ctx: &Ctx<'_>, updates: &[RefUpdate], dry_run: bool, no_update: bool) {
+    let Ctx {
+        shared,
+        repo,
+        reporter,
+        ..
+    } = *ctx;
     if dry_run {
         audit::settle(
             &shared.store,
@@ -115,9 +138,13 @@ pub async fn settle_and_summarize(
         return;
     }
     audit::settle(&shared.store, updates, State::Accepted, None).await;
-    if no_update {
-        return;
+    if !no_update {
+        summarize(shared, repo, reporter).await;
     }
+    post_update(ctx, updates);
+}
+
+async fn summarize(shared: &Arc<Shared>, repo: &Repo, reporter: &Reporter) {
     let path = PathBuf::from(&repo.path);
     let _guard = shared.repo_locks.lock(repo.id).await;
     super::testhook::pause(&shared.state.root, "summary").await;
@@ -136,6 +163,58 @@ pub async fn settle_and_summarize(
                 .await
         }
     }
+}
+
+fn hook_input<'a>(
+    ctx: &'a Ctx<'_>,
+    updates: &'a [RefUpdate],
+    staging: Option<&'a std::path::Path>,
+) -> HookInput<'a> {
+    HookInput {
+        repo_name: &ctx.repo.name,
+        repo_path: std::path::Path::new(&ctx.repo.path),
+        staging,
+        user: &ctx.identity.user,
+        key_fingerprint: &ctx.identity.key_fingerprint,
+        updates: updates
+            .iter()
+            .map(|u| (u.name.as_str(), u.old.as_deref(), u.new.as_deref()))
+            .collect(),
+    }
+}
+
+/// Starts the post-update hook, if any, without holding up the pusher; a failure is logged
+/// and written to the audit.
+fn post_update(ctx: &Ctx<'_>, updates: &[RefUpdate]) {
+    let Some(config) = ctx.shared.config.repos.get(&ctx.repo.name) else {
+        return;
+    };
+    let Some(hook) = config.post_update_hook.clone() else {
+        return;
+    };
+    let timeout = config.hook_timeout();
+    let owned: Vec<(String, Option<String>, Option<String>)> = updates
+        .iter()
+        .map(|u| (u.name.clone(), u.old.clone(), u.new.clone()))
+        .collect();
+    let (shared, repo, identity) = (ctx.shared.clone(), ctx.repo.clone(), ctx.identity.clone());
+    ctx.shared.receives.spawn(async move {
+        let input = HookInput {
+            repo_name: &repo.name,
+            repo_path: std::path::Path::new(&repo.path),
+            staging: None,
+            user: &identity.user,
+            key_fingerprint: &identity.key_fingerprint,
+            updates: owned
+                .iter()
+                .map(|(r, o, n)| (r.as_str(), o.as_deref(), n.as_deref()))
+                .collect(),
+        };
+        if let Err(reason) = hooks::run(&hook, &input, timeout).await {
+            tracing::warn!(repo = %repo.name, %reason, "post-update hook failed");
+            audit::hook_failed(&shared.store, &identity, &repo.name, "post-update-hook", &reason).await;
+        }
+    });
 }
 
 pub fn status_of(u: &RefUpdate, dry_run: bool) -> wire::Status {

@@ -69,6 +69,8 @@ pub enum ReceiveError {
     BadObject(String),
     #[error(transparent)]
     Wire(#[from] wire::WireError),
+    #[error("refused by the pre-update hook: {0}")]
+    Vetoed(String),
     #[error("incomplete push: {0}")]
     Incomplete(String),
     #[error("ref changed during push: {0} (someone else updated it first; fetch and retry)")]
@@ -85,6 +87,16 @@ pub enum ReceiveError {
     Io(#[from] std::io::Error),
     #[error("internal error: {0}")]
     Join(#[from] tokio::task::JoinError),
+}
+
+impl ReceiveError {
+    /// How an update that ended with this error is settled in the audit.
+    pub fn audit_state(&self) -> State {
+        match self {
+            ReceiveError::Vetoed(_) => State::Rejected,
+            _ => State::Failed,
+        }
+    }
 }
 
 /// One ref of a push and everything learned about it along the pipeline.
@@ -256,20 +268,27 @@ async fn tunnel(
         return Ok(1);
     }
 
+    let ctx = finish::Ctx {
+        shared,
+        repo: &repo,
+        identity,
+        reporter,
+        cancel,
+    };
     // 5-8: transfer, prove, update. Any failure settles the rows as failed.
     let transferred = async {
         let staging = finish::create_staging(shared, &repo, push_id).await?;
         testhook::pause(&shared.state.root, "transfer").await;
         let commits: Vec<String> = updates.iter().filter_map(|u| u.new.clone()).collect();
         transfer::pull_tunnel(&staging, url.clone(), commits, reporter, cancel).await?;
-        finish::prove_and_apply(shared, &repo, staging, &updates, args.dry_run, reporter, cancel).await
+        finish::prove_and_apply(&ctx, staging, &updates, args.dry_run).await
     }
     .await;
     if let Err(e) = transferred {
-        audit::settle(&shared.store, &updates, State::Failed, Some(&e.to_string())).await;
+        audit::settle(&shared.store, &updates, e.audit_state(), Some(&e.to_string())).await;
         return Err(e);
     }
-    finish::settle_and_summarize(shared, &repo, &updates, args.dry_run, args.no_update, reporter).await;
+    finish::settle_and_summarize(&ctx, &updates, args.dry_run, args.no_update).await;
     for u in &updates {
         reporter.line(&finish::result_line(u, args.dry_run)).await;
     }

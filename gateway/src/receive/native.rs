@@ -20,7 +20,6 @@ use super::source::Source;
 use super::{audit, checks, finish, new_push_id, read_refs, request, Identity, ReceiveError, RefUpdate};
 use crate::server::reporter::Reporter;
 use crate::server::Shared;
-use crate::store::audit::State;
 use crate::store::repos::Repo;
 
 type Out = Pin<Box<dyn AsyncWrite + Send>>;
@@ -74,7 +73,13 @@ pub async fn run_native(
         Err(e) => {
             tracing::info!(push = %push.push_id, error = %e, "push failed");
             if push.audited {
-                audit::settle(&shared.store, &push.updates, State::Failed, Some(&e.to_string())).await;
+                audit::settle(
+                    &shared.store,
+                    &push.updates,
+                    e.audit_state(),
+                    Some(&e.to_string()),
+                )
+                .await;
             }
             for r in push
                 .results
@@ -332,25 +337,15 @@ impl Push<'_> {
             .await?;
 
         let dry_run = req.dry_run;
-        finish::prove_and_apply(
+        let ctx = finish::Ctx {
             shared,
-            &repo,
-            staging,
-            &self.updates,
-            dry_run,
-            self.reporter,
-            &self.cancel,
-        )
-        .await?;
-        finish::settle_and_summarize(
-            shared,
-            &repo,
-            &self.updates,
-            dry_run,
-            req.no_update,
-            self.reporter,
-        )
-        .await;
+            repo: &repo,
+            identity: self.identity,
+            reporter: self.reporter,
+            cancel: &self.cancel,
+        };
+        finish::prove_and_apply(&ctx, staging, &self.updates, dry_run).await?;
+        finish::settle_and_summarize(&ctx, &self.updates, dry_run, req.no_update).await;
         for u in &self.updates {
             let r = self
                 .results

@@ -11,6 +11,14 @@ use ostree_gateway::store::Store;
 fn main() -> ExitCode {
     // clap exits with status 2 on usage errors by itself.
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        // Admin output piped into `head` ends quietly, as other Unix tools do. (Not for the
+        // server, whose sockets must never kill it.)
+        // SAFETY: resetting a signal disposition before any thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -9,6 +9,8 @@ pub enum RepoPathError {
     DotComponents(String),
     #[error("repo path {path} is outside the repos root {root}")]
     OutsideRoot { path: String, root: String },
+    #[error("repo path {0} is inside the gateway's staging area (.staging), which is wiped at startup")]
+    Reserved(String),
     #[error("cannot resolve repo path {path}: {source}")]
     Io { path: String, source: std::io::Error },
 }

@@ -299,3 +299,59 @@ fn explain_prints_the_decision_and_trace() {
     );
     assert!(err.contains("invalid --op"), "{err}");
 }
+
+#[test]
+fn detached_metadata_swapped_between_check_and_pull_is_refused() {
+    // A pusher's server answers the gateway's own fetch of the signatures with "none", then
+    // serves them to libostree's pull: what was checked must be what gets stored.
+    let (w, s) = signing_world();
+    w.local
+        .commit("app/x")
+        .timestamp(T0)
+        .gpg_sign(&s.gpg, &s.trusted)
+        .run();
+    w.gw.ok(&[
+        "rule", "add", "--repo", "main", "--ref", "app/**", "--user", "alice", "--allow", "create",
+    ]);
+    let script = w.gw.work_dir().join("swap.py");
+    std::fs::write(
+        &script,
+        "import http.server, sys, functools\n\
+         seen = set()\n\
+         class H(http.server.SimpleHTTPRequestHandler):\n\
+         \x20   def log_message(self, *a): pass\n\
+         \x20   def do_GET(self):\n\
+         \x20       if self.path.endswith('.commitmeta') and self.path not in seen:\n\
+         \x20           seen.add(self.path); self.send_error(404); return\n\
+         \x20       super().do_GET()\n\
+         s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(H, directory=sys.argv[1]))\n\
+         print('Serving HTTP on 127.0.0.1 port', s.server_address[1], '(x)', flush=True)\n\
+         s.serve_forever()\n",
+    )
+    .unwrap();
+    let mut child = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&w.local.path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port: u16 = line.split_whitespace().nth(5).unwrap().parse().unwrap();
+    let mut ssh = w.ssh();
+    ssh.start_master();
+    let rport = ssh.forward(port);
+    let out = ssh.exec(&format!("ostree-receive-1 main http://127.0.0.1:{rport} app/x"));
+    let _ = child.kill();
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("detached metadata (signatures) changed during the push"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(w.target().rev_parse("app/x"), None);
+}

@@ -399,3 +399,32 @@ fn repeated_pulls_in_one_gateway_do_not_hang() {
     }
     w.target().fsck();
 }
+
+#[test]
+fn silent_and_unauthenticated_clients_are_disconnected() {
+    let gw = e2e_tests::Gateway::new();
+    gw.write_config("[server]\nauth_timeout_secs = 1\n");
+    let served = e2e_tests::server::Served::start(&gw);
+    for greet in [false, true] {
+        let mut tcp = std::net::TcpStream::connect(("127.0.0.1", served.port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        if greet {
+            use std::io::Write;
+            tcp.write_all(b"SSH-2.0-slowloris\r\n").unwrap();
+        }
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 4096];
+        loop {
+            match std::io::Read::read(&mut tcp, &mut buf) {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(e) => panic!("not disconnected (greet={greet}): {e}"),
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "greet={greet}: {:?}",
+            started.elapsed()
+        );
+    }
+}

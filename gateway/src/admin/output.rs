@@ -2,9 +2,16 @@
 
 use serde::Serialize;
 
+use std::io::Write;
+
+/// Writes a line to stdout; a closed pipe (`… | head`) is not an error worth a panic.
+fn out(line: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
 /// Prints `value` as pretty JSON.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    out(&serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -25,7 +32,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
                 out.push_str(&format!("{cell:<w$}  "));
             }
         }
-        println!("{}", out.trim_end());
+        self::out(out.trim_end());
     };
     line(header.to_vec());
     for row in rows {

@@ -75,6 +75,20 @@ async fn prove_and_apply_inner(
     reporter
         .verbose(&format!("verified: all {checked} reachable objects present"))
         .await;
+    for u in updates {
+        let Some(commit) = &u.commit else { continue };
+        let (staging, checksum, checked) =
+            (staging.clone(), commit.checksum.clone(), commit.detached.clone());
+        let same =
+            tokio::task::spawn_blocking(move || staging.detached_matches(&checksum, checked.as_deref()))
+                .await??;
+        if !same {
+            return Err(ReceiveError::Source(format!(
+                "commit {}: the detached metadata (signatures) changed during the push",
+                commit.checksum
+            )));
+        }
+    }
     if cancel.is_cancelled() {
         return Err(ReceiveError::Aborted);
     }

@@ -73,6 +73,21 @@ impl Staging {
         Ok(checked.len())
     }
 
+    /// Whether the staged detached metadata of `commit` is byte for byte what the checks saw
+    /// (the tunnel fetches it twice: once for the checks, once in libostree's pull).
+    pub fn detached_matches(&self, commit: &str, checked: Option<&[u8]>) -> Result<bool, ReceiveError> {
+        let dir = self.path.join("objects").join(&commit[..2]);
+        if !dir.join(format!("{}.commit", &commit[2..])).exists() {
+            return Ok(true); // the target already had this commit: nothing staged to compare
+        }
+        let staged = match std::fs::read(dir.join(format!("{}.commitmeta", &commit[2..]))) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(staged.as_deref() == checked)
+    }
+
     pub fn remove(self) {
         // Drop does the work.
     }

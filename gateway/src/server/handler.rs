@@ -28,10 +28,17 @@ pub struct SessionHandler {
     _connection: ConnectionSlot,
     channels: HashMap<ChannelId, Channel<Msg>>,
     forwards: Forwards,
+    /// Set once authenticated; the accept loop disconnects sessions that never get there.
+    authenticated: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SessionHandler {
-    pub fn new(shared: Arc<Shared>, peer: SocketAddr, connection: ConnectionSlot) -> SessionHandler {
+    pub fn new(
+        shared: Arc<Shared>,
+        peer: SocketAddr,
+        connection: ConnectionSlot,
+        authenticated: Arc<std::sync::atomic::AtomicBool>,
+    ) -> SessionHandler {
         let max_forwards = shared.config.server.max_forwards_per_session;
         SessionHandler {
             shared,
@@ -41,6 +48,7 @@ impl SessionHandler {
             _connection: connection,
             channels: HashMap::new(),
             forwards: Forwards::new(max_forwards),
+            authenticated,
         }
     }
 
@@ -108,6 +116,8 @@ impl russh::server::Handler for SessionHandler {
         if self.identity.is_none() {
             METRICS.session_opened();
         }
+        self.authenticated
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.identity = Some(Identity {
             user: user.name,
             user_id: user.id,
@@ -244,6 +254,16 @@ impl russh::server::Handler for SessionHandler {
             let _ = session.channel_failure(channel);
             return Ok(());
         };
+        // A user disabled (or a key removed) since login runs nothing more in open sessions.
+        if self
+            .lookup(&identity.key_fingerprint)
+            .await
+            .is_none_or(|(_, user)| user.name != identity.user)
+        {
+            let message = format!("user \"{}\" is disabled or this key was removed", identity.user);
+            self.refuse_channel(channel, session, message, 1);
+            return Ok(());
+        }
         if self.user_slot.is_none() {
             let limit = self.shared.config.server.max_sessions_per_user;
             let message = format!(

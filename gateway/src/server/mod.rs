@@ -1,6 +1,7 @@
 //! The embedded SSH server: accepts connections, enforces session limits, and shuts down
 //! gracefully (running receives get `shutdown_grace_secs`, then are aborted with no ref moved).
 
+pub mod deadline;
 pub mod forward;
 pub mod handler;
 pub mod host_keys;
@@ -65,13 +66,23 @@ pub async fn serve(shared: Arc<Shared>, listen: SocketAddr, stop: CancellationTo
                     continue;
                 };
                 let _ = socket.set_nodelay(true);
-                let handler = handler::SessionHandler::new(shared.clone(), peer, slot);
+                let authenticated = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let handler = handler::SessionHandler::new(shared.clone(), peer, slot, authenticated.clone());
+                let auth_timeout = Duration::from_secs(shared.config.server.auth_timeout_secs);
                 let ssh_config = ssh_config.clone();
                 let stop = stop.clone();
                 connections.spawn(async move {
-                    match russh::server::run_stream(ssh_config, socket, handler).await {
+                    // run_stream waits for the client's version line: bound that wait too.
+                    let socket = deadline::AuthDeadline::new(socket, authenticated.clone(), auth_timeout);
+                    let started = tokio::time::timeout(auth_timeout, russh::server::run_stream(ssh_config, socket, handler));
+                    let Ok(started) = started.await else {
+                        tracing::info!(%peer, "no SSH handshake within the authentication timeout");
+                        return;
+                    };
+                    match started {
                         Ok(session) => {
                             let handle = session.handle();
+
                             tokio::select! {
                                 result = session => {
                                     if let Err(e) = result {

@@ -70,7 +70,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::GpgKey(cmd) => admin::gpg_key::run(&admin, cmd).await,
         Command::Policy(cmd) => admin::policy::run(&admin, cmd).await,
         Command::Audit(args) => admin::audit::run(&admin, args).await,
-        Command::Serve(args) => ostree_gateway::serve::run(config, admin.state, store.clone(), args).await,
+        Command::Serve(args) => {
+            ostree_gateway::serve::run(config, cli.config.clone(), admin.state, store.clone(), args).await
+        }
     };
     store.close().await;
     result

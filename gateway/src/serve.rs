@@ -43,7 +43,14 @@ pub async fn recover(store: &Store, state: &StateDir) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(config: Config, state: StateDir, store: Store, args: ServeArgs) -> anyhow::Result<()> {
+/// Runs the server. `config_path` is what `--config` named (re-read on SIGHUP).
+pub async fn run(
+    config: Config,
+    config_path: Option<std::path::PathBuf>,
+    state: StateDir,
+    store: Store,
+    args: ServeArgs,
+) -> anyhow::Result<()> {
     init_logging(&config);
     recover(&store, &state).await?;
     let listen = args.listen.unwrap_or(config.server.listen);
@@ -53,11 +60,28 @@ pub async fn run(config: Config, state: StateDir, store: Store, args: ServeArgs)
     let shared = Arc::new(Shared {
         store,
         state,
-        config,
+        config_slot: std::sync::RwLock::new(Arc::new(config)),
         repo_locks: RepoLocks::default(),
         sessions: Default::default(),
         receives: TaskTracker::new(),
         abort: CancellationToken::new(),
+    });
+    let mut hup = signal(SignalKind::hangup())?;
+    let reloading = shared.clone();
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            // Limits, hooks and per-repo settings apply to sessions and pushes from now on;
+            // the listen address, host keys and state dir need a restart.
+            match Config::discover(config_path.as_deref()) {
+                Ok(config) => {
+                    reloading.replace_config(config);
+                    tracing::info!("SIGHUP: configuration reloaded");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: configuration NOT reloaded, keeping the old one")
+                }
+            }
+        }
     });
     let stop = CancellationToken::new();
     let mut term = signal(SignalKind::terminate())?;

@@ -10,6 +10,7 @@
 //! - [`OstreeRepo`] makes repos and commits with the `ostree` CLI.
 //! - [`GpgHome`] makes a private GnuPG home with a fresh signing key.
 //! - [`server`]: a served gateway, a static HTTP server and the OpenSSH client, for SSH tests.
+//! - [`pusher`]: our `ostree-push` client pointed at a served gateway.
 //!
 //! Helpers panic with a message naming the command and its output: in a test, that is the most
 //! useful failure.
@@ -640,6 +641,7 @@ pub fn assert_timestamp(text: &str) {
     assert!(ok, "not an RFC 3339 UTC millisecond timestamp: {text:?}");
 }
 pub mod native;
+pub mod pusher;
 pub mod python;
 pub mod server;
 pub mod world;

@@ -22,10 +22,14 @@ impl Served {
         Served::start_with(gateway, &[])
     }
 
+    /// Like [`Served::start`] with extra environment variables (e.g. `OSTREE_REPO_TEST_ERROR`,
+    /// `OSTREE_GATEWAY_TEST_PAUSE`). Each start logs to a file of its own.
     pub fn start_with(gateway: &Gateway, env: &[(&str, &str)]) -> Served {
+        static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log = gateway
             .work_dir()
-            .join(format!("gateway-{}.log", std::process::id()));
+            .join(format!("gateway-{}-{n}.log", std::process::id()));
         let log_file = std::fs::File::create(&log).expect("log file");
         let mut command = gateway.command();
         command
@@ -64,8 +68,34 @@ impl Served {
         format!("[127.0.0.1]:{} {}", self.port, public.trim())
     }
 
+    /// Sends a signal (`HUP`, `TERM`, …) to the gateway process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{name} failed");
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `kill -9` the gateway (no shutdown of any kind) and reap it. The value stays usable for
+    /// its log; replace it with a new [`Served`] to restart.
+    pub fn kill9(&mut self) {
+        // Child::kill sends SIGKILL on Unix.
+        self.child.kill().expect("kill -9 the gateway");
+        let status = self.child.wait().expect("reap the gateway");
+        assert!(
+            std::os::unix::process::ExitStatusExt::signal(&status) == Some(9),
+            "gateway was not killed by SIGKILL: {status}"
+        );
     }
 
     /// Sends SIGTERM and waits up to `timeout` for the exit status.

@@ -24,6 +24,11 @@ pub struct World {
 impl World {
     /// `rules`: extra `rule add` argument lists; default allows alice everything but force.
     pub fn new(rules: &[&[&str]]) -> World {
+        World::new_with_env(rules, &[])
+    }
+
+    /// Like [`World::new`], the gateway started with extra environment variables.
+    pub fn new_with_env(rules: &[&[&str]], env: &[(&str, &str)]) -> World {
         let gw = Gateway::new();
         gw.ok(&["user", "add", "alice"]);
         let alice = SshKeyPair::generate(&gw.work_dir(), "alice", "alice@test");
@@ -55,7 +60,7 @@ impl World {
         }
         let local = OstreeRepo::init(&gw.work_dir().join("local"), "archive");
         let http = StaticHttp::serve(&local.path);
-        let served = Served::start(&gw);
+        let served = Served::start_with(&gw, env);
         World {
             gw,
             served,

@@ -428,3 +428,47 @@ fn silent_and_unauthenticated_clients_are_disconnected() {
         );
     }
 }
+
+#[test]
+fn sighup_reloads_the_config() {
+    let w = World::new(&[]);
+    w.gw.write_config("[limits]\nmax_refs_per_push = 1\n");
+    // The config file is read at start; this World started before it existed: restart on it.
+    drop(w.served);
+    let served = e2e_tests::server::Served::start(&w.gw);
+    let world = World { served, ..w };
+    world.local.commit("app/a").timestamp(T0).run();
+    world.local.commit("app/b").timestamp(T0).run();
+    let out = world.push("main URL app/a app/b");
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("too many refs in one push (2, limit 1)"),
+        "{}",
+        describe(&out)
+    );
+    world.gw.write_config("[limits]\nmax_refs_per_push = 10\n");
+    world.served.signal("HUP");
+    for _ in 0..100 {
+        if world.served.log_text().contains("configuration reloaded") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_exit(&world.push("main URL app/a app/b"), 0);
+    // A broken config is refused and the running one kept.
+    world.gw.write_config("[limits]\nmax_refs_per_pushh = 1\n");
+    world.served.signal("HUP");
+    for _ in 0..100 {
+        if world.served.log_text().contains("NOT reloaded") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        world.served.log_text().contains("max_refs_per_pushh"),
+        "the error names the key"
+    );
+    world.local.commit("app/c").timestamp(T0).run();
+    world.local.commit("app/d").timestamp(T0).run();
+    assert_exit(&world.push("main URL app/c app/d"), 0);
+}

@@ -96,12 +96,12 @@ async fn prove_and_apply_inner(
         return Ok(());
     }
     if let Some(hook) = shared
-        .config
+        .config()
         .repos
         .get(&repo.name)
         .and_then(|c| c.pre_update_hook.clone())
     {
-        let timeout = shared.config.repos[&repo.name].hook_timeout();
+        let timeout = shared.config().repos[&repo.name].hook_timeout();
         let input = hook_input(ctx, updates, Some(&staging.path));
         hooks::run(&hook, &input, timeout)
             .await
@@ -200,7 +200,8 @@ fn hook_input<'a>(
 /// Starts the post-update hook, if any, without holding up the pusher; a failure is logged
 /// and written to the audit.
 fn post_update(ctx: &Ctx<'_>, updates: &[RefUpdate]) {
-    let Some(config) = ctx.shared.config.repos.get(&ctx.repo.name) else {
+    let all = ctx.shared.config();
+    let Some(config) = all.repos.get(&ctx.repo.name) else {
         return;
     };
     let Some(hook) = config.post_update_hook.clone() else {

@@ -133,7 +133,7 @@ pub async fn run_tunnel(
     let watcher = tokio::spawn(watch_disconnect(input, cancel.clone()));
     let push_id = new_push_id();
     let span = tracing::info_span!("receive", push = %push_id, user = %identity.user, repo = %args.repo);
-    let timeout = Duration::from_secs(shared.config.limits.push_timeout_secs);
+    let timeout = Duration::from_secs(shared.config().limits.push_timeout_secs);
     let work = tracing::Instrument::instrument(
         tunnel(shared, &identity, &args, &forwards, &push_id, reporter, &cancel),
         span,
@@ -183,13 +183,13 @@ async fn tunnel(
 ) -> Result<u32, ReceiveError> {
     // 1. Request.
     let repo = request::resolve_repo(shared, &args.repo).await?;
-    request::validate_refs(&args.refs, shared.config.limits.max_refs_per_push)?;
+    request::validate_refs(&args.refs, shared.config().limits.max_refs_per_push)?;
     let http = request::tunnel_source(&args.url, forwards, Duration::from_secs(120))?;
     let url = format!("http://127.0.0.1:{}{}", http.port, http.base);
     let source = Source::Tunnel(http);
 
     // 2. Resolve refs on the pusher's side and read the target's current values.
-    let wanted = resolve_wanted(&source, &args.refs, shared.config.limits.max_refs_per_push).await?;
+    let wanted = resolve_wanted(&source, &args.refs, shared.config().limits.max_refs_per_push).await?;
     let current = read_refs(
         PathBuf::from(&repo.path),
         wanted.iter().map(|(n, _)| n.clone()).collect(),
@@ -233,7 +233,7 @@ async fn tunnel(
         &source,
         &repo,
         &mut updates,
-        shared.config.limits.max_ancestry_depth,
+        shared.config().limits.max_ancestry_depth,
     )
     .await?;
     let all_allowed = checks::decide(&shared.store, identity, &repo, &mut updates).await?;

@@ -58,7 +58,7 @@ pub async fn run_native(
         updates: Vec::new(),
         audited: false,
     };
-    let timeout = Duration::from_secs(shared.config.limits.push_timeout_secs);
+    let timeout = Duration::from_secs(shared.config().limits.push_timeout_secs);
     let result = {
         let mut reader = input.make_reader();
         let span = tracing::info_span!("native", push = %push.push_id, user = %identity.user);
@@ -136,7 +136,7 @@ impl Push<'_> {
         let req: wire::Request = wire::parse_json(&expect(reader, kind::REQUEST, MAX_CONTROL).await?)?;
         let repo = request::resolve_repo(shared, &req.repo).await?;
         let names: Vec<String> = req.refs.iter().map(|r| r.name.clone()).collect();
-        request::validate_refs(&names, shared.config.limits.max_refs_per_push)?;
+        request::validate_refs(&names, shared.config().limits.max_refs_per_push)?;
         if names.iter().collect::<HashSet<_>>().len() != names.len() {
             return Err(ReceiveError::Request("a ref is named twice in the push".into()));
         }
@@ -227,7 +227,8 @@ impl Push<'_> {
                     let (checksum, bytes, meta) = wire::decode_commit(&payload)?;
                     let info =
                         commit::parse(&wire::hex(&checksum), bytes.to_vec(), meta.map(<[u8]>::to_vec))?;
-                    if commits.len() > shared.config.limits.max_ancestry_depth as usize + self.updates.len() {
+                    if commits.len() > shared.config().limits.max_ancestry_depth as usize + self.updates.len()
+                    {
                         return Err(ReceiveError::Request("too many commits sent".into()));
                     }
                     commits.insert(info.checksum.clone(), info);
@@ -256,7 +257,7 @@ impl Push<'_> {
             &source,
             &repo,
             &mut self.updates,
-            shared.config.limits.max_ancestry_depth,
+            shared.config().limits.max_ancestry_depth,
         )
         .await?;
         let all_allowed = checks::decide(&shared.store, self.identity, &repo, &mut self.updates).await?;
@@ -366,7 +367,7 @@ impl Push<'_> {
         staging: &std::path::Path,
         archive: bool,
     ) -> Result<(), ReceiveError> {
-        let limits = &self.shared.config.limits;
+        let limits = &self.shared.config().limits;
         let total = need.len() as u64;
         let mut pending: HashSet<ObjectId> = need.into_iter().collect();
         let (tx, rx) = tokio::sync::mpsc::channel::<(ObjectId, u8, Vec<u8>)>(64);

@@ -39,7 +39,7 @@ impl SessionHandler {
         connection: ConnectionSlot,
         authenticated: Arc<std::sync::atomic::AtomicBool>,
     ) -> SessionHandler {
-        let max_forwards = shared.config.server.max_forwards_per_session;
+        let max_forwards = shared.config().server.max_forwards_per_session;
         SessionHandler {
             shared,
             peer,
@@ -112,7 +112,7 @@ impl russh::server::Handler for SessionHandler {
         self.user_slot = self
             .shared
             .sessions
-            .user(&user.name, self.shared.config.server.max_sessions_per_user);
+            .user(&user.name, self.shared.config().server.max_sessions_per_user);
         if self.identity.is_none() {
             METRICS.session_opened();
         }
@@ -265,7 +265,7 @@ impl russh::server::Handler for SessionHandler {
             return Ok(());
         }
         if self.user_slot.is_none() {
-            let limit = self.shared.config.server.max_sessions_per_user;
+            let limit = self.shared.config().server.max_sessions_per_user;
             let message = format!(
                 "too many concurrent sessions for user \"{}\" (limit {limit})",
                 identity.user

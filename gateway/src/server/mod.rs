@@ -26,7 +26,8 @@ use crate::store::Store;
 pub struct Shared {
     pub store: Store,
     pub state: StateDir,
-    pub config: Config,
+    /// Replaced as a whole on SIGHUP; readers take a snapshot with [`Shared::config`].
+    pub config_slot: std::sync::RwLock<Arc<Config>>,
     pub repo_locks: RepoLocks,
     pub sessions: limits::SessionLimits,
     /// Running receives; waited for on shutdown.
@@ -35,10 +36,22 @@ pub struct Shared {
     pub abort: CancellationToken,
 }
 
+impl Shared {
+    /// The current configuration (a cheap snapshot: one push sees one config throughout).
+    pub fn config(&self) -> Arc<Config> {
+        self.config_slot.read().expect("config lock").clone()
+    }
+
+    /// Swaps in a reloaded configuration for everything that starts from now on.
+    pub fn replace_config(&self, config: Config) {
+        *self.config_slot.write().expect("config lock") = Arc::new(config);
+    }
+}
+
 /// Runs the server until `stop` is cancelled (by a signal, or a test).
 pub async fn serve(shared: Arc<Shared>, listen: SocketAddr, stop: CancellationToken) -> anyhow::Result<()> {
-    let keys = host_keys::load(&shared.config.server.host_keys, &shared.state.host_key_dir())?;
-    let ssh_config = Arc::new(ssh_config(&shared.config, keys));
+    let keys = host_keys::load(&shared.config().server.host_keys, &shared.state.host_key_dir())?;
+    let ssh_config = Arc::new(ssh_config(&shared.config(), keys));
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -60,7 +73,7 @@ pub async fn serve(shared: Arc<Shared>, listen: SocketAddr, stop: CancellationTo
                         continue;
                     }
                 };
-                let Some(slot) = shared.sessions.connection(shared.config.server.max_sessions) else {
+                let Some(slot) = shared.sessions.connection(shared.config().server.max_sessions) else {
                     tracing::warn!(%peer, "too many sessions: connection refused");
                     drop(socket);
                     continue;
@@ -68,7 +81,7 @@ pub async fn serve(shared: Arc<Shared>, listen: SocketAddr, stop: CancellationTo
                 let _ = socket.set_nodelay(true);
                 let authenticated = Arc::new(std::sync::atomic::AtomicBool::new(false));
                 let handler = handler::SessionHandler::new(shared.clone(), peer, slot, authenticated.clone());
-                let auth_timeout = Duration::from_secs(shared.config.server.auth_timeout_secs);
+                let auth_timeout = Duration::from_secs(shared.config().server.auth_timeout_secs);
                 let ssh_config = ssh_config.clone();
                 let stop = stop.clone();
                 connections.spawn(async move {
@@ -104,7 +117,7 @@ pub async fn serve(shared: Arc<Shared>, listen: SocketAddr, stop: CancellationTo
     drop(listener);
     tracing::info!("stopped accepting connections; waiting for running receives");
     shared.receives.close();
-    let grace = Duration::from_secs(shared.config.server.shutdown_grace_secs);
+    let grace = Duration::from_secs(shared.config().server.shutdown_grace_secs);
     if tokio::time::timeout(grace, shared.receives.wait()).await.is_err() {
         tracing::warn!("grace period over: aborting running receives (no ref will move)");
         shared.abort.cancel();

@@ -21,7 +21,7 @@ DEB_PACKAGES := $(BUILD_DEPS) $(TEST_DEPS) $(PYTHON_DEPS)
 export PATH := $(PATH):$(HOME)/.cargo/bin
 CARGO ?= cargo
 
-.PHONY: all deps toolchain build test fmt clippy demo clean python-ostree-push
+.PHONY: all deps toolchain build test fmt clippy demo clean python-ostree-push bench
 
 all: build
 
@@ -74,6 +74,10 @@ test: deps toolchain python-ostree-push
 
 demo: deps build
 	./scripts/demo.sh
+
+## bench: push benchmarks (bench/run.sh; BENCH_ARGS="--preset small --reps 3" for a quick run)
+bench: deps
+	./bench/run.sh $(BENCH_ARGS)
 
 clean:
 	$(CARGO) clean

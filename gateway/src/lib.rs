@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod metrics;
 pub mod receive;
 pub mod repo_path;
+pub mod sd_notify;
 pub mod serve;
 pub mod server;
 pub mod state;

@@ -35,6 +35,18 @@ pub async fn recover(store: &Store, state: &StateDir) -> anyhow::Result<()> {
             "marked audit rows left in progress by a previous run as failed"
         );
     }
+    // A crash between a ref move and the summary regeneration leaves a stale summary.
+    let repos = crate::store::repos::list(&mut conn).await?;
+    for repo in repos {
+        let path = std::path::PathBuf::from(&repo.path);
+        match tokio::task::spawn_blocking(move || refresh_stale_summary(&path)).await? {
+            Ok(true) => {
+                tracing::warn!(repo = %repo.name, "summary was stale (interrupted push): regenerated")
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!(repo = %repo.name, error = %e, "cannot check the summary"),
+        }
+    }
     let root = state.repos_root.clone();
     let removed = tokio::task::spawn_blocking(move || staging::clean_stale(&root)).await??;
     if removed > 0 {
@@ -44,6 +56,34 @@ pub async fn recover(store: &Store, state: &StateDir) -> anyhow::Result<()> {
 }
 
 /// Runs the server. `config_path` is what `--config` named (re-read on SIGHUP).
+/// Regenerates the summary if it does not list exactly the repo's refs. Returns whether it did.
+fn refresh_stale_summary(path: &std::path::Path) -> anyhow::Result<bool> {
+    let repo = ostree::Repo::new_for_path(path);
+    repo.open(ostree::gio::Cancellable::NONE)?;
+    let mut refs: Vec<(String, String)> = repo
+        .list_refs(None, ostree::gio::Cancellable::NONE)?
+        .into_iter()
+        .collect();
+    refs.sort();
+    let listed = match std::fs::read(path.join("summary")) {
+        Ok(bytes) => {
+            let mut listed = crate::receive::source::parse_summary_refs(&bytes).unwrap_or_default();
+            listed.sort();
+            Some(listed)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e.into()),
+    };
+    let fresh = match listed {
+        Some(listed) => listed == refs,
+        None => refs.is_empty(),
+    };
+    if !fresh {
+        crate::receive::update::regenerate_summary(path)?;
+    }
+    Ok(!fresh)
+}
+
 pub async fn run(
     config: Config,
     config_path: Option<std::path::PathBuf>,
@@ -74,7 +114,9 @@ pub async fn run(
             // the listen address, host keys and state dir need a restart.
             match Config::discover(config_path.as_deref()) {
                 Ok(config) => {
+                    crate::sd_notify::notify("RELOADING=1");
                     reloading.replace_config(config);
+                    crate::sd_notify::notify("READY=1");
                     tracing::info!("SIGHUP: configuration reloaded");
                 }
                 Err(e) => {

@@ -347,6 +347,7 @@ fn detached_metadata_swapped_between_check_and_pull_is_refused() {
     let rport = ssh.forward(port);
     let out = ssh.exec(&format!("ostree-receive-1 main http://127.0.0.1:{rport} app/x"));
     let _ = child.kill();
+    let _ = child.wait();
     assert_exit(&out, 1);
     assert!(
         stderr(&out).contains("detached metadata (signatures) changed during the push"),

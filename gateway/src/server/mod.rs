@@ -59,6 +59,7 @@ pub async fn serve(shared: Arc<Shared>, listen: SocketAddr, stop: CancellationTo
     // Tests and scripts wait for this exact line to learn the port.
     tracing::info!(%local, "listening");
     println!("ostree-gateway listening on {local}");
+    crate::sd_notify::notify("READY=1");
 
     let connections = TaskTracker::new();
     loop {
@@ -115,6 +116,7 @@ pub async fn serve(shared: Arc<Shared>, listen: SocketAddr, stop: CancellationTo
         }
     }
     drop(listener);
+    crate::sd_notify::notify("STOPPING=1");
     tracing::info!("stopped accepting connections; waiting for running receives");
     shared.receives.close();
     let grace = Duration::from_secs(shared.config().server.shutdown_grace_secs);

@@ -79,6 +79,13 @@ pub enum UserCmd {
     Remove {
         name: String,
     },
+    /// Let the user run admin commands over SSH (`ssh gateway user list`).
+    SetAdmin {
+        name: String,
+    },
+    UnsetAdmin {
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,11 +108,30 @@ pub enum KeyCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum TeamCmd {
-    Add { name: String },
+    Add {
+        name: String,
+    },
     List(#[command(flatten)] JsonFlag),
-    Remove { name: String },
-    AddMember { team: String, user: String },
-    RemoveMember { team: String, user: String },
+    Remove {
+        name: String,
+    },
+    AddMember {
+        team: String,
+        user: String,
+    },
+    RemoveMember {
+        team: String,
+        user: String,
+    },
+    /// Mark a member as an admin of the team (recorded; remote team admins are planned).
+    SetAdmin {
+        team: String,
+        user: String,
+    },
+    UnsetAdmin {
+        team: String,
+        user: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -271,6 +297,10 @@ pub struct AuditArgs {
     pub since: Option<String>,
     #[arg(long, default_value_t = 100)]
     pub limit: i64,
+    /// Show admin changes (who changed users, keys, teams, repos, rules, GPG keys) instead of
+    /// ref updates.
+    #[arg(long)]
+    pub admin: bool,
     #[command(flatten)]
     pub json: JsonFlag,
 }

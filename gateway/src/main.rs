@@ -61,6 +61,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         store: store.clone(),
         state,
     };
+    let audited = admin::is_change(&cli.command);
     let result = match cli.command {
         Command::User(cmd) => admin::user::run(&admin, cmd).await,
         Command::Key(cmd) => admin::key::run(&admin, cmd).await,
@@ -74,6 +75,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ostree_gateway::serve::run(config, cli.config.clone(), admin.state, store.clone(), args).await
         }
     };
+    if audited {
+        admin::record_change(&store, &admin::command_words(), &result).await;
+    }
     store.close().await;
     result
 }

@@ -101,6 +101,7 @@ pub async fn run(
         store,
         state,
         config_slot: std::sync::RwLock::new(Arc::new(config)),
+        config_path: config_path.clone(),
         repo_locks: RepoLocks::default(),
         sessions: Default::default(),
         receives: TaskTracker::new(),

@@ -21,6 +21,7 @@ pub async fn run(admin: &Admin, args: AuditArgs) -> anyhow::Result<()> {
             .transpose()?,
         push_id: None,
         limit: Some(args.limit),
+        admin: Some(args.admin),
     };
     let mut conn = admin.store.conn().await?;
     let entries = audit::query(&mut conn, &filter).await?;

@@ -12,7 +12,13 @@ pub async fn run(admin: &Admin, cmd: GpgKeyCmd) -> anyhow::Result<()> {
     match cmd {
         GpgKeyCmd::Add { repo, file } => {
             let repo = repos::get(&mut conn, &repo).await?;
-            let data = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let data = if file.as_os_str() == "-" {
+                let mut data = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut data).context("cannot read stdin")?;
+                data
+            } else {
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?
+            };
             let keys = tokio::task::spawn_blocking(move || gpg::read_public_keys(&data)).await??;
             let mut tx = admin.store.begin().await?;
             for key in &keys {

@@ -46,6 +46,16 @@ pub async fn run(admin: &Admin, cmd: TeamCmd) -> anyhow::Result<()> {
             teams::add_member(&mut conn, &team, u.id, &user).await?;
             println!("added {user} to team {team}");
         }
+        TeamCmd::SetAdmin { team, user } => {
+            let u = users::get(&mut conn, &user).await?;
+            teams::set_member_admin(&mut conn, &team, u.id, &user, true).await?;
+            println!("{user} is now an admin of team {team}");
+        }
+        TeamCmd::UnsetAdmin { team, user } => {
+            let u = users::get(&mut conn, &user).await?;
+            teams::set_member_admin(&mut conn, &team, u.id, &user, false).await?;
+            println!("{user} is no longer an admin of team {team}");
+        }
         TeamCmd::RemoveMember { team, user } => {
             let u = users::get(&mut conn, &user).await?;
             teams::remove_member(&mut conn, &team, u.id, &user).await?;

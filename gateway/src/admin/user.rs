@@ -80,6 +80,14 @@ pub async fn run(admin: &Admin, cmd: UserCmd) -> anyhow::Result<()> {
             users::set_disabled(&mut conn, &name, false).await?;
             println!("enabled user {name}");
         }
+        UserCmd::SetAdmin { name } => {
+            users::set_admin(&mut conn, &name, true).await?;
+            println!("{name} is now an admin");
+        }
+        UserCmd::UnsetAdmin { name } => {
+            users::set_admin(&mut conn, &name, false).await?;
+            println!("{name} is no longer an admin");
+        }
         UserCmd::Remove { name } => {
             let mut tx = admin.store.begin().await?;
             users::remove(&mut tx, &name).await?;

@@ -12,6 +12,7 @@ use russh::{Channel, ChannelId, ChannelOpenFailure};
 
 use super::forward::Forwards;
 use super::limits::{ConnectionSlot, UserSlot};
+use super::remote_admin;
 use super::reporter::Reporter;
 use super::Shared;
 use crate::command::{self, Command};
@@ -72,6 +73,52 @@ impl SessionHandler {
             reporter.line(&message).await;
             reporter.finish(status).await;
         });
+    }
+}
+
+/// Whether an exec line starts with an admin command group (`user`, `rule`, …).
+fn is_admin_command(data: &[u8]) -> bool {
+    let line = String::from_utf8_lossy(data);
+    let first = line.split_whitespace().next().unwrap_or_default();
+    remote_admin::GROUPS.contains(&first)
+}
+
+impl SessionHandler {
+    /// Runs an admin command for an admin user; everyone else is refused.
+    async fn admin_command(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        identity: Identity,
+        session: &mut Session,
+    ) {
+        let is_admin = self
+            .lookup(&identity.key_fingerprint)
+            .await
+            .is_some_and(|(_, user)| user.is_admin);
+        let words = match command::split_words(&String::from_utf8_lossy(data)) {
+            Ok(words) => words,
+            Err(e) => return self.refuse_channel(channel, session, e.to_string(), 2),
+        };
+        if !is_admin {
+            tracing::warn!(user = %identity.user, command = %words.join(" "), "admin command refused: not an admin");
+            let message = format!(
+                "user \"{}\" is not an admin: admin commands are refused",
+                identity.user
+            );
+            return self.refuse_channel(channel, session, message, 1);
+        }
+        if let Some(why) = remote_admin::refusal(&words) {
+            return self.refuse_channel(channel, session, format!("error: {why}"), 2);
+        }
+        let Some(ch) = self.channels.remove(&channel) else {
+            let _ = session.channel_failure(channel);
+            return;
+        };
+        let _ = session.channel_success(channel);
+        tracing::info!(user = %identity.user, command = %words.join(" "), "remote admin command");
+        let shared = self.shared.clone();
+        tokio::spawn(remote_admin::run(shared, identity, words, ch));
     }
 }
 
@@ -290,6 +337,10 @@ impl russh::server::Handler for SessionHandler {
                     METRICS.push_finished(status, started.elapsed());
                     reporter.finish(status).await;
                 });
+                return Ok(());
+            }
+            Err(command::CommandError::Unknown(_)) if is_admin_command(data) => {
+                self.admin_command(channel, data, identity, session).await;
                 return Ok(());
             }
             Err(e) => {

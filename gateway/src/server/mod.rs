@@ -6,6 +6,7 @@ pub mod forward;
 pub mod handler;
 pub mod host_keys;
 pub mod limits;
+pub mod remote_admin;
 pub mod reporter;
 
 use std::net::SocketAddr;
@@ -28,6 +29,8 @@ pub struct Shared {
     pub state: StateDir,
     /// Replaced as a whole on SIGHUP; readers take a snapshot with [`Shared::config`].
     pub config_slot: std::sync::RwLock<Arc<Config>>,
+    /// The config file the server was started with (for SIGHUP and remote admin commands).
+    pub config_path: Option<std::path::PathBuf>,
     pub repo_locks: RepoLocks,
     pub sessions: limits::SessionLimits,
     /// Running receives; waited for on shutdown.

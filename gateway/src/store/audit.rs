@@ -133,6 +133,8 @@ pub struct Filter {
     pub since: Option<String>,
     pub push_id: Option<String>,
     pub limit: Option<i64>,
+    /// `Some(true)`: only admin changes; `Some(false)`: only pushes; `None`: both.
+    pub admin: Option<bool>,
 }
 
 /// Matching rows, newest first.
@@ -149,6 +151,15 @@ pub async fn query(conn: &mut SqliteConnection, filter: &Filter) -> Result<Vec<E
     }
     if let Some(since) = &filter.since {
         q.push(" AND time >= ").push_bind(since);
+    }
+    match filter.admin {
+        Some(true) => {
+            q.push(" AND op LIKE 'admin:%'");
+        }
+        Some(false) => {
+            q.push(" AND (op IS NULL OR op NOT LIKE 'admin:%')");
+        }
+        None => {}
     }
     if let Some(push_id) = &filter.push_id {
         q.push(" AND push_id = ").push_bind(push_id);

@@ -1,0 +1,91 @@
+//! Admin commands over SSH for admin users (same grammar as the local CLI), refused for
+//! everyone else, never reaching server files; every change audited with who and from where.
+
+use e2e_tests::server::OpenSsh;
+use e2e_tests::world::{assert_exit, stderr, World};
+use e2e_tests::{run_with_stdin, SshKeyPair};
+
+#[test]
+fn admins_run_admin_commands_over_ssh_and_others_are_refused() {
+    let w = World::new(&[]);
+    w.gw.ok(&["user", "add", "bob"]);
+    let bob_key = SshKeyPair::generate(&w.gw.work_dir(), "bob", "bob@x");
+    w.gw.ok(&[
+        "key".as_ref(),
+        "add".as_ref(),
+        "bob".as_ref(),
+        bob_key.public.as_os_str(),
+    ]);
+    let alice = w.ssh();
+    let bob = OpenSsh::new(&w.gw, &w.served, &bob_key, "bob");
+
+    // Not an admin yet.
+    let out = alice.exec("user list --json");
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("is not an admin"), "{}", stderr(&out));
+
+    w.gw.ok(&["user", "set-admin", "alice"]);
+    let out = alice.exec("user list --json");
+    assert_exit(&out, 0);
+    let users: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice", "bob"]);
+    assert_eq!(users[0]["is_admin"], true);
+
+    // A change with data on stdin, and usage errors carried back.
+    let carol = SshKeyPair::generate(&w.gw.work_dir(), "carol", "carol@x");
+    assert_exit(&alice.exec("user add carol"), 0);
+    let out = run_with_stdin(
+        alice.ssh().arg(alice.target()).arg("key add carol -"),
+        &std::fs::read(&carol.public).unwrap(),
+    );
+    assert_exit(&out, 0);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("added key"),
+        "{}",
+        stderr(&out)
+    );
+    assert_exit(&alice.exec("user frobnicate"), 2);
+
+    // Server files and other state dirs are out of reach; the server is not startable remotely.
+    let out = alice.exec("gpg-key add main /etc/passwd");
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("stdin"), "{}", stderr(&out));
+    assert_exit(&alice.exec("user list --state-dir /tmp"), 2);
+    assert_exit(&alice.exec("serve --listen 127.0.0.1:0"), 127);
+
+    // Bob is not an admin.
+    let out = bob.exec("rule add --repo ** --ref ** --user bob --allow all");
+    assert_exit(&out, 1);
+    assert!(w.gw.ok(&["rule", "list"]).lines().count() == 2, "no rule added");
+
+    // Every change is audited with the actor; reads are not.
+    let audit = w.gw.ok_json(&["audit", "--admin", "--json"]);
+    let rows = audit.as_array().unwrap();
+    let key_add = rows
+        .iter()
+        .find(|r| r["op"] == "admin: key add carol -")
+        .expect("audited");
+    assert_eq!(key_add["user"], "alice");
+    assert_eq!(key_add["state"], "accepted");
+    assert!(key_add["peer_addr"].as_str().unwrap().starts_with("127.0.0.1:"));
+    let failed = rows
+        .iter()
+        .find(|r| r["op"] == "admin: gpg-key add main /etc/passwd");
+    assert!(failed.is_none(), "refused before running: nothing changed");
+    assert!(
+        rows.iter().all(|r| r["op"] != "admin: user list --json"),
+        "reads are not audited"
+    );
+    assert!(rows.iter().any(
+        |r| r["op"] == "admin: user set-admin alice" && r["user"].as_str().unwrap().starts_with("local:")
+    ));
+    // Push rows and admin rows are apart.
+    let pushes = w.gw.ok_json(&["audit", "--json"]);
+    assert!(pushes.as_array().unwrap().is_empty(), "{pushes}");
+}

@@ -20,8 +20,23 @@ pub struct Config {
     pub limits: Limits,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    pub summary: SummaryConfig,
     /// Per-repo operations settings, keyed by repo name (`[repos.NAME]`).
     pub repos: std::collections::BTreeMap<String, RepoConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SummaryConfig {
+    /// Pushes finishing within this many milliseconds of each other share one summary
+    /// regeneration (each push still waits for a summary that includes its refs).
+    pub coalesce_ms: u64,
+}
+
+impl Default for SummaryConfig {
+    fn default() -> Self {
+        SummaryConfig { coalesce_ms: 200 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
@@ -34,6 +49,13 @@ pub struct RepoConfig {
     pub post_update_hook: Option<PathBuf>,
     /// Seconds a hook may run before it is killed (and, for pre-update, the push refused).
     pub hook_timeout_secs: Option<u64>,
+    /// Sign the summary with this GPG key (fingerprint or id) from `gpg_homedir`.
+    pub summary_gpg_key: Option<String>,
+    /// GnuPG home holding the signing key; default `<state_dir>/gnupg`.
+    pub gpg_homedir: Option<PathBuf>,
+    /// After each update, generate a static delta from the previous commit of each moved ref
+    /// (in the background, then the summary is regenerated to list it).
+    pub static_deltas: bool,
 }
 
 impl RepoConfig {

@@ -17,3 +17,4 @@ pub mod serve;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod summary;

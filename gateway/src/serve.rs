@@ -26,7 +26,7 @@ pub fn init_logging(config: &Config) {
 }
 
 /// Startup crash recovery: a previous process may have died mid-push.
-pub async fn recover(store: &Store, state: &StateDir) -> anyhow::Result<()> {
+pub async fn recover(store: &Store, state: &StateDir, config: &Config) -> anyhow::Result<()> {
     let mut conn = store.conn().await?;
     let failed = audit::recover_in_progress(&mut conn).await?;
     if failed > 0 {
@@ -38,8 +38,13 @@ pub async fn recover(store: &Store, state: &StateDir) -> anyhow::Result<()> {
     // A crash between a ref move and the summary regeneration leaves a stale summary.
     let repos = crate::store::repos::list(&mut conn).await?;
     for repo in repos {
-        let path = std::path::PathBuf::from(&repo.path);
-        match tokio::task::spawn_blocking(move || refresh_stale_summary(&path)).await? {
+        let job = crate::summary::Job::new(
+            repo.id,
+            std::path::Path::new(&repo.path),
+            config.repos.get(&repo.name),
+            &state.root,
+        );
+        match tokio::task::spawn_blocking(move || refresh_stale_summary(&job)).await? {
             Ok(true) => {
                 tracing::warn!(repo = %repo.name, "summary was stale (interrupted push): regenerated")
             }
@@ -57,7 +62,8 @@ pub async fn recover(store: &Store, state: &StateDir) -> anyhow::Result<()> {
 
 /// Runs the server. `config_path` is what `--config` named (re-read on SIGHUP).
 /// Regenerates the summary if it does not list exactly the repo's refs. Returns whether it did.
-fn refresh_stale_summary(path: &std::path::Path) -> anyhow::Result<bool> {
+fn refresh_stale_summary(job: &crate::summary::Job) -> anyhow::Result<bool> {
+    let path = job.path.as_path();
     let repo = ostree::Repo::new_for_path(path);
     repo.open(ostree::gio::Cancellable::NONE)?;
     let mut refs: Vec<(String, String)> = repo
@@ -79,7 +85,7 @@ fn refresh_stale_summary(path: &std::path::Path) -> anyhow::Result<bool> {
         None => refs.is_empty(),
     };
     if !fresh {
-        crate::receive::update::regenerate_summary(path)?;
+        crate::summary::write_summary(job)?;
     }
     Ok(!fresh)
 }
@@ -92,7 +98,7 @@ pub async fn run(
     args: ServeArgs,
 ) -> anyhow::Result<()> {
     init_logging(&config);
-    recover(&store, &state).await?;
+    recover(&store, &state, &config).await?;
     let listen = args.listen.unwrap_or(config.server.listen);
     if let Some(metrics) = config.metrics.listen {
         crate::metrics::serve(metrics).await?;
@@ -102,7 +108,8 @@ pub async fn run(
         state,
         config_slot: std::sync::RwLock::new(Arc::new(config)),
         config_path: config_path.clone(),
-        repo_locks: RepoLocks::default(),
+        repo_locks: Arc::new(RepoLocks::default()),
+        summaries: Default::default(),
         sessions: Default::default(),
         receives: TaskTracker::new(),
         abort: CancellationToken::new(),

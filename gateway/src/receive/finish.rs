@@ -154,29 +154,72 @@ pub async fn settle_and_summarize(ctx: &Ctx<'_>, updates: &[RefUpdate], dry_run:
     audit::settle(&shared.store, updates, State::Accepted, None).await;
     if !no_update {
         summarize(shared, repo, reporter).await;
+        generate_deltas(ctx, updates);
     }
     post_update(ctx, updates);
 }
 
 async fn summarize(shared: &Arc<Shared>, repo: &Repo, reporter: &Reporter) {
-    let path = PathBuf::from(&repo.path);
-    let _guard = shared.repo_locks.lock(repo.id).await;
     super::testhook::pause(&shared.state.root, "summary").await;
-    match tokio::task::spawn_blocking(move || update::regenerate_summary(&path)).await {
-        Ok(Ok(())) => reporter.verbose("summary updated").await,
-        Ok(Err(e)) => {
+    match regenerate_summary(shared, repo).await {
+        Ok(()) => reporter.verbose("summary updated").await,
+        Err(e) => {
             reporter
                 .line(&format!(
                     "warning: refs updated but the summary could not be regenerated: {e}"
                 ))
                 .await
         }
-        Err(e) => {
-            reporter
-                .line(&format!("warning: summary regeneration failed: {e}"))
-                .await
-        }
     }
+}
+
+/// Coalesced (and, if configured, signed) summary regeneration for `repo`.
+pub async fn regenerate_summary(shared: &Arc<Shared>, repo: &Repo) -> Result<(), String> {
+    let config = shared.config();
+    let job = crate::summary::Job::new(
+        repo.id,
+        std::path::Path::new(&repo.path),
+        config.repos.get(&repo.name),
+        &shared.state.root,
+    );
+    let coalesce = std::time::Duration::from_millis(config.summary.coalesce_ms);
+    shared
+        .summaries
+        .regenerate(job, coalesce, shared.repo_locks.clone())
+        .await
+}
+
+/// Static deltas from each moved ref's previous commit, in the background (never on the
+/// push's path); the summary is regenerated afterwards so clients find them.
+fn generate_deltas(ctx: &Ctx<'_>, updates: &[RefUpdate]) {
+    let config = ctx.shared.config();
+    if !config.repos.get(&ctx.repo.name).is_some_and(|c| c.static_deltas) {
+        return;
+    }
+    let pairs: Vec<(String, String)> = updates
+        .iter()
+        .filter_map(|u| Some((u.old.clone()?, u.new.clone()?)))
+        .collect();
+    if pairs.is_empty() {
+        return;
+    }
+    let (shared, repo) = (ctx.shared.clone(), ctx.repo.clone());
+    ctx.shared.receives.spawn(async move {
+        for (from, to) in pairs {
+            let path = PathBuf::from(&repo.path);
+            let (f, t) = (from.clone(), to.clone());
+            match tokio::task::spawn_blocking(move || crate::summary::generate_delta(&path, &f, &t)).await {
+                Ok(Ok(())) => tracing::info!(repo = %repo.name, %from, %to, "static delta generated"),
+                Ok(Err(e)) => {
+                    tracing::warn!(repo = %repo.name, %from, %to, error = %e, "static delta failed")
+                }
+                Err(e) => tracing::warn!(error = %e, "static delta task failed"),
+            }
+        }
+        if let Err(e) = regenerate_summary(&shared, &repo).await {
+            tracing::warn!(repo = %repo.name, error = %e, "summary after deltas failed");
+        }
+    });
 }
 
 fn hook_input<'a>(

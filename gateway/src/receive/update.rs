@@ -129,11 +129,3 @@ fn import(repo: &ostree::Repo, staging: &Staging) -> Result<ImportStats, Receive
     }
     Ok(stats)
 }
-
-/// Regenerates the repo summary (what clients read to find refs).
-pub fn regenerate_summary(target: &Path) -> Result<(), ReceiveError> {
-    let repo = ostree::Repo::new_for_path(target);
-    repo.open(gio::Cancellable::NONE)?;
-    repo.regenerate_summary(None, gio::Cancellable::NONE)?;
-    Ok(())
-}

@@ -31,7 +31,9 @@ pub struct Shared {
     pub config_slot: std::sync::RwLock<Arc<Config>>,
     /// The config file the server was started with (for SIGHUP and remote admin commands).
     pub config_path: Option<std::path::PathBuf>,
-    pub repo_locks: RepoLocks,
+    pub repo_locks: Arc<RepoLocks>,
+    /// Coalesced, signed summary regeneration per repo.
+    pub summaries: crate::summary::Summaries,
     pub sessions: limits::SessionLimits,
     /// Running receives; waited for on shutdown.
     pub receives: TaskTracker,

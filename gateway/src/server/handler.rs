@@ -31,6 +31,8 @@ pub struct SessionHandler {
     forwards: Forwards,
     /// Set once authenticated; the accept loop disconnects sessions that never get there.
     authenticated: Arc<std::sync::atomic::AtomicBool>,
+    /// One span per session (user, key, peer): every task the session starts runs in it.
+    span: tracing::Span,
 }
 
 impl SessionHandler {
@@ -50,6 +52,7 @@ impl SessionHandler {
             channels: HashMap::new(),
             forwards: Forwards::new(max_forwards),
             authenticated,
+            span: tracing::info_span!("session", %peer),
         }
     }
 
@@ -118,7 +121,11 @@ impl SessionHandler {
         let _ = session.channel_success(channel);
         tracing::info!(user = %identity.user, command = %words.join(" "), "remote admin command");
         let shared = self.shared.clone();
-        tokio::spawn(remote_admin::run(shared, identity, words, ch));
+        let span = self.span.clone();
+        tokio::spawn(tracing::Instrument::instrument(
+            remote_admin::run(shared, identity, words, ch),
+            span,
+        ));
     }
 }
 
@@ -163,6 +170,7 @@ impl russh::server::Handler for SessionHandler {
         if self.identity.is_none() {
             METRICS.session_opened();
         }
+        self.span = tracing::info_span!("session", peer = %self.peer, user = %user.name, key = %fingerprint);
         self.authenticated
             .store(true, std::sync::atomic::Ordering::SeqCst);
         self.identity = Some(Identity {
@@ -329,14 +337,17 @@ impl russh::server::Handler for SessionHandler {
                 };
                 let _ = session.channel_success(channel);
                 let shared = self.shared.clone();
-                shared.receives.clone().spawn(async move {
+                let work = async move {
                     let (read, write) = ch.split();
                     let reporter = Reporter::new(write, 0);
                     let started = std::time::Instant::now();
                     let status = receive::native::run_native(&shared, identity, read, &reporter).await;
                     METRICS.push_finished(status, started.elapsed());
                     reporter.finish(status).await;
-                });
+                };
+                self.shared
+                    .receives
+                    .spawn(tracing::Instrument::instrument(work, self.span.clone()));
                 return Ok(());
             }
             Err(command::CommandError::Unknown(_)) if is_admin_command(data) => {
@@ -358,14 +369,15 @@ impl russh::server::Handler for SessionHandler {
         let shared = self.shared.clone();
         let forwards = self.forwards.ports();
         let tracker = shared.receives.clone();
-        tracker.spawn(async move {
+        let work = async move {
             let (read, write) = ch.split();
             let reporter = Reporter::new(write, args.verbosity);
             let started = std::time::Instant::now();
             let status = receive::run_tunnel(&shared, identity, args, forwards, read, &reporter).await;
             METRICS.push_finished(status, started.elapsed());
             reporter.finish(status).await;
-        });
+        };
+        tracker.spawn(tracing::Instrument::instrument(work, self.span.clone()));
         Ok(())
     }
 

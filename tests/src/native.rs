@@ -313,13 +313,23 @@ impl NativeClient {
             w.flush().ok()?;
             Some(())
         })();
-        let _ = go;
-        drop(w);
-        // Read until Final (skipping progress).
-        while let Some((k, p)) = read_frame(&mut self.stdout) {
-            if k == kind::FINAL {
-                outcome.last = serde_json::from_slice(&p).ok();
+        // Keep our side open until the final frame (closing it cancels the push), except
+        // after a deliberate truncation, where going away is the point.
+        if go.is_none() {
+            drop(w);
+            while let Some((k, p)) = read_frame(&mut self.stdout) {
+                if k == kind::FINAL {
+                    outcome.last = serde_json::from_slice(&p).ok();
+                }
             }
+        } else {
+            while let Some((k, p)) = read_frame(&mut self.stdout) {
+                if k == kind::FINAL {
+                    outcome.last = serde_json::from_slice(&p).ok();
+                    break;
+                }
+            }
+            drop(w);
         }
         let out = self.child.wait_with_output().unwrap();
         outcome.exit = out.status.code();

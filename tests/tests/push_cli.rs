@@ -626,3 +626,47 @@ fn bare_user_local_repo_pushes_over_the_native_protocol() {
     );
     let _ = c2;
 }
+
+#[test]
+fn ctrl_c_before_the_ref_update_moves_nothing() {
+    use e2e_tests::world::{World, T0};
+    // The gateway holds the push right before its ref update; the pusher gets SIGINT there.
+    let w = World::new_with_env(&[], &[("OSTREE_GATEWAY_TEST_PAUSE", "before-update")]);
+    w.local.commit("app/a").file("f", "x").timestamp(T0).run();
+    let child = e2e_tests::pusher::ostree_push(&w.gw, &w.served, &w.alice, "alice", &w.local.path, "main")
+        .arg("app/a")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let marker = w.gw.state_dir().join("paused-before-update");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "push never reached the ref update"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", describe(&out));
+    // Let the gateway go on: it must notice the client is gone and move nothing.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::remove_file(&marker).unwrap();
+    for _ in 0..100 {
+        let audit = w.audit();
+        if audit.first().is_some_and(|r| r["state"] != "in_progress") {
+            assert_eq!(audit[0]["state"], "failed", "{audit:?}");
+            assert_eq!(w.target().rev_parse("app/a"), None, "no ref moved");
+            w.target().fsck();
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("audit row not settled: {:?}", w.audit());
+}

@@ -18,7 +18,8 @@
 //! Object × n, ObjectsDone           ──▶
 //!                                   ◀──  Progress …, Final (result per ref, exit code)
 //! ```
-//! Either side may send `Error` and stop.
+//! Either side may send `Error` and stop. The client keeps its side of the stream open until
+//! `Final`: closing it earlier (Ctrl-C, a crash) cancels the push unless its ref move began.
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};

@@ -117,10 +117,11 @@ async fn prove_and_apply_inner(
         })
         .collect();
     let _guard = shared.repo_locks.lock(repo.id).await;
+    super::testhook::pause(&shared.state.root, "before-update").await;
+    // The last gate: a client gone or a shutdown deadline passed means no ref moves.
     if cancel.is_cancelled() {
         return Err(ReceiveError::Aborted);
     }
-    super::testhook::pause(&shared.state.root, "before-update").await;
     let target = PathBuf::from(&repo.path);
     let stats = {
         let staging = staging.clone();

@@ -345,7 +345,18 @@ impl Push<'_> {
             reporter: self.reporter,
             cancel: &self.cancel,
         };
-        finish::prove_and_apply(&ctx, staging, &self.updates, dry_run).await?;
+        // The client sends nothing more until our final frame: anything on the stream now
+        // (end of stream, a frame) means it went away or broke the protocol. Stop before the
+        // ref move then; once the move has started it completes.
+        let applied = finish::prove_and_apply(&ctx, staging, &self.updates, dry_run);
+        tokio::pin!(applied);
+        tokio::select! {
+            result = &mut applied => result?,
+            _ = wire::read_frame(reader, MAX_CONTROL) => {
+                self.cancel.cancel();
+                applied.await?;
+            }
+        }
         finish::settle_and_summarize(&ctx, &self.updates, dry_run, req.no_update).await;
         for u in &self.updates {
             let r = self

@@ -59,6 +59,14 @@ pub fn resolve(root: &Path, requested: &Path) -> Result<PathBuf, RepoPathError> 
             root: root.display().to_string(),
         });
     }
+    // `<root>/.staging` holds per-push staging repos and is wiped at startup.
+    let first = resolved
+        .strip_prefix(&root)
+        .ok()
+        .and_then(|rest| rest.components().next());
+    if first.is_some_and(|c| c.as_os_str() == ".staging") {
+        return Err(RepoPathError::Reserved(shown));
+    }
     Ok(resolved)
 }
 
@@ -92,6 +100,10 @@ mod tests {
         assert!(matches!(
             resolve(&root, Path::new("escape/r")),
             Err(RepoPathError::OutsideRoot { .. })
+        ));
+        assert!(matches!(
+            resolve(&root, Path::new(".staging/x")),
+            Err(RepoPathError::Reserved(_))
         ));
         assert!(matches!(
             resolve(&root, &root),

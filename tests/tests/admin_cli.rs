@@ -1493,3 +1493,20 @@ fn database_is_wal_and_survives_reopen() {
     );
     assert!(out.contains("\"alice\""), "{out}");
 }
+
+#[test]
+fn repo_add_refuses_the_staging_area_and_a_mismatched_collection_id() {
+    let gw = Gateway::new();
+    let err = gw.fails(&["repo", "add", "st", "--init", "--path", ".staging/x"], 1);
+    assert!(err.contains("staging area"), "{err}");
+    let path = gw.repos_root().join("c");
+    std::fs::create_dir_all(&path).unwrap();
+    e2e_tests::run_ok(
+        std::process::Command::new("ostree")
+            .arg(format!("--repo={}", path.display()))
+            .args(["init", "--mode=archive", "--collection-id=org.example.A"]),
+    );
+    let err = gw.fails(&["repo", "add", "c", "--collection-id", "org.example.Other"], 1);
+    assert!(err.contains("has collection id org.example.A"), "{err}");
+    gw.ok(&["repo", "add", "c", "--collection-id", "org.example.A"]);
+}

@@ -129,6 +129,16 @@ fn open_or_init(
                 );
             }
         }
+        if let Some(id) = collection_id {
+            let actual = repo.collection_id().map(|s| s.to_string());
+            if actual.as_deref() != Some(id) {
+                bail!(
+                    "repo at {} has collection id {}, not {id} (set it with `ostree config set core.collection-id`)",
+                    path.display(),
+                    actual.as_deref().unwrap_or("(none)")
+                );
+            }
+        }
         return Ok(found);
     }
     let mode = mode.unwrap_or(RepoMode::Archive);

@@ -29,7 +29,24 @@ impl World {
 
     /// Like [`World::new`], the gateway started with extra environment variables.
     pub fn new_with_env(rules: &[&[&str]], env: &[(&str, &str)]) -> World {
+        World::build(rules, env, |_| None)
+    }
+
+    /// Like [`World::new`], with a config file written before the gateway starts; `config`
+    /// may use the gateway's work dir (for hook scripts, keyrings…).
+    pub fn with_config(rules: &[&[&str]], config: impl FnOnce(&Gateway) -> String) -> World {
+        World::build(rules, &[], |gw| Some(config(gw)))
+    }
+
+    fn build(
+        rules: &[&[&str]],
+        env: &[(&str, &str)],
+        config: impl FnOnce(&Gateway) -> Option<String>,
+    ) -> World {
         let gw = Gateway::new();
+        if let Some(text) = config(&gw) {
+            gw.write_config(&text);
+        }
         gw.ok(&["user", "add", "alice"]);
         let alice = SshKeyPair::generate(&gw.work_dir(), "alice", "alice@test");
         gw.ok(&[

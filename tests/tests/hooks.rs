@@ -6,9 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use e2e_tests::server::{OpenSsh, Served, StaticHttp};
-use e2e_tests::world::{assert_exit, stderr, T0};
-use e2e_tests::{Gateway, OstreeRepo, SshKeyPair};
+use e2e_tests::world::{assert_exit, stderr, World, T0};
+use e2e_tests::OstreeRepo;
 
 fn script(path: &Path, body: &str) {
     std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
@@ -29,64 +28,41 @@ fn wait_for(path: &Path) -> String {
 
 #[test]
 fn pre_update_veto_and_post_update_environment() {
-    let gw = Gateway::new();
-    let dir = gw.work_dir();
-    let pre = dir.join("pre.sh");
-    let post = dir.join("post.sh");
-    let pre_log = dir.join("pre.env");
-    let post_log = dir.join("post.env");
-    script(
-        &pre,
-        &format!(
-            "env | grep -E '^OSTREE_(RECEIVE|GATEWAY)_' | sort > {log}\ncat > {log}.stdin\n\
-             case \"$OSTREE_RECEIVE_REFS\" in *blocked*) echo \"blocked refs need review\" >&2; exit 3;; esac\n\
-             test -d \"$OSTREE_GATEWAY_STAGING/objects\" || exit 9",
-            log = pre_log.display()
-        ),
-    );
-    script(
-        &post,
-        &format!(
-            "env | grep -E '^OSTREE_(RECEIVE|GATEWAY)_' | sort > {}",
-            post_log.display()
-        ),
-    );
-    gw.write_config(&format!(
-        "[repos.main]\npre_update_hook = \"{}\"\npost_update_hook = \"{}\"\nhook_timeout_secs = 20\n",
-        pre.display(),
-        post.display()
-    ));
-    gw.ok(&["user", "add", "alice"]);
-    let key = SshKeyPair::generate(&dir, "alice", "a");
-    gw.ok(&[
-        "key".as_ref(),
-        "add".as_ref(),
-        "alice".as_ref(),
-        key.public.as_os_str(),
-    ]);
-    gw.ok(&["repo", "add", "main", "--init"]);
-    gw.ok(&[
-        "rule",
-        "add",
-        "--repo",
-        "main",
-        "--ref",
-        "**",
-        "--user",
-        "alice",
-        "--allow",
-        "create,update",
-    ]);
-    let local = OstreeRepo::init(&dir.join("local"), "archive");
-    let commit = local.commit("app/a").timestamp(T0).run();
-    local.commit("blocked/b").timestamp(T0).run();
-    let http = StaticHttp::serve(&local.path);
-    let served = Served::start(&gw);
-    let mut ssh = OpenSsh::new(&gw, &served, &key, "alice");
+    let w = World::with_config(&[], |gw| {
+        let dir = gw.work_dir();
+        let (pre, post) = (dir.join("pre.sh"), dir.join("post.sh"));
+        let (pre_log, post_log) = (dir.join("pre.env"), dir.join("post.env"));
+        script(
+            &pre,
+            &format!(
+                "env | grep -E '^OSTREE_(RECEIVE|GATEWAY)_' | sort > {log}\ncat > {log}.stdin\n\
+                 case \"$OSTREE_RECEIVE_REFS\" in *blocked*) echo \"blocked refs need review\" >&2; exit 3;; esac\n\
+                 test -d \"$OSTREE_GATEWAY_STAGING/objects\" || exit 9",
+                log = pre_log.display()
+            ),
+        );
+        script(
+            &post,
+            &format!(
+                "env | grep -E '^OSTREE_(RECEIVE|GATEWAY)_' | sort > {}",
+                post_log.display()
+            ),
+        );
+        format!(
+            "[repos.main]\npre_update_hook = \"{}\"\npost_update_hook = \"{}\"\nhook_timeout_secs = 20\n",
+            pre.display(),
+            post.display()
+        )
+    });
+    let (gw, key, http) = (&w.gw, &w.alice, &w.http);
+    let (pre_log, post_log) = (gw.work_dir().join("pre.env"), gw.work_dir().join("post.env"));
+    let commit = w.local.commit("app/a").timestamp(T0).run();
+    w.local.commit("blocked/b").timestamp(T0).run();
+    let mut ssh = w.ssh();
     let target = OstreeRepo::at(&gw.repos_root().join("main"));
 
     // Vetoed: nothing moves, the hook's stderr reaches the pusher, the audit says why.
-    let out = ssh.tunnel_push(&http, "main URL blocked/b");
+    let out = ssh.tunnel_push(http, "main URL blocked/b");
     assert_exit(&out, 1);
     assert!(
         stderr(&out).contains("refused by the pre-update hook: blocked refs need review"),
@@ -103,7 +79,7 @@ fn pre_update_veto_and_post_update_environment() {
     std::fs::remove_file(&pre_log).unwrap();
 
     // Accepted: both hooks ran with the environment.
-    assert_exit(&ssh.tunnel_push(&http, "main URL app/a"), 0);
+    assert_exit(&ssh.tunnel_push(http, "main URL app/a"), 0);
     assert_eq!(target.rev_parse("app/a").as_deref(), Some(commit.as_str()));
     let env = wait_for(&pre_log);
     assert!(env.contains("OSTREE_RECEIVE_REFS=app/a"), "{env}");
@@ -131,32 +107,20 @@ fn pre_update_veto_and_post_update_environment() {
 
 #[test]
 fn failing_post_update_hook_is_audited() {
-    let gw = Gateway::new();
-    let dir = gw.work_dir();
-    let post = dir.join("post.sh");
-    script(&post, "echo 'mirror sync failed' >&2; exit 1");
-    gw.write_config(&format!(
-        "[repos.main]\npost_update_hook = \"{}\"\n",
-        post.display()
-    ));
-    gw.ok(&["user", "add", "alice"]);
-    let key = SshKeyPair::generate(&dir, "alice", "a");
-    gw.ok(&[
-        "key".as_ref(),
-        "add".as_ref(),
-        "alice".as_ref(),
-        key.public.as_os_str(),
-    ]);
-    gw.ok(&["repo", "add", "main", "--init"]);
-    gw.ok(&[
-        "rule", "add", "--repo", "main", "--ref", "**", "--user", "alice", "--allow", "create",
-    ]);
-    let local = OstreeRepo::init(&dir.join("local"), "archive");
-    local.commit("app/a").timestamp(T0).run();
-    let http = StaticHttp::serve(&local.path);
-    let served = Served::start(&gw);
-    let mut ssh = OpenSsh::new(&gw, &served, &key, "alice");
-    assert_exit(&ssh.tunnel_push(&http, "main URL app/a"), 0);
+    let w = World::with_config(
+        &[&[
+            "--repo", "main", "--ref", "**", "--user", "alice", "--allow", "create",
+        ]],
+        |gw| {
+            let post = gw.work_dir().join("post.sh");
+            script(&post, "echo 'mirror sync failed' >&2; exit 1");
+            format!("[repos.main]\npost_update_hook = \"{}\"\n", post.display())
+        },
+    );
+    let gw = &w.gw;
+    w.local.commit("app/a").timestamp(T0).run();
+    let mut ssh = w.ssh();
+    assert_exit(&ssh.tunnel_push(&w.http, "main URL app/a"), 0);
     for _ in 0..100 {
         let audit = gw.ok_json(&["audit", "--json"]);
         if let Some(row) = audit

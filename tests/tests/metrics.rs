@@ -4,9 +4,8 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use e2e_tests::server::{OpenSsh, Served, StaticHttp};
-use e2e_tests::world::{assert_exit, T0};
-use e2e_tests::{Gateway, OstreeRepo, SshKeyPair};
+use e2e_tests::world::{assert_exit, World, T0};
+use e2e_tests::Gateway;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -41,41 +40,28 @@ fn value(samples: &[(String, f64)], name: &str) -> f64 {
 
 #[test]
 fn counters_follow_pushes() {
-    let gw = Gateway::new();
     let port = free_port();
-    gw.write_config(&format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"));
-    gw.ok(&["user", "add", "alice"]);
-    let key = SshKeyPair::generate(&gw.work_dir(), "alice", "a");
-    gw.ok(&[
-        "key".as_ref(),
-        "add".as_ref(),
-        "alice".as_ref(),
-        key.public.as_os_str(),
-    ]);
-    gw.ok(&["repo", "add", "main", "--init"]);
-    gw.ok(&[
-        "rule",
-        "add",
-        "--repo",
-        "main",
-        "--ref",
-        "app/**",
-        "--user",
-        "alice",
-        "--allow",
-        "create,update",
-    ]);
-    let local = OstreeRepo::init(&gw.work_dir().join("local"), "archive");
-    local.commit("app/a").file("f", "1").timestamp(T0).run();
-    local.commit("other/b").file("f", "2").timestamp(T0).run();
-    let http = StaticHttp::serve(&local.path);
-    let served = Served::start(&gw);
+    let w = World::with_config(
+        &[&[
+            "--repo",
+            "main",
+            "--ref",
+            "app/**",
+            "--user",
+            "alice",
+            "--allow",
+            "create,update",
+        ]],
+        |_| format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    w.local.commit("app/a").file("f", "1").timestamp(T0).run();
+    w.local.commit("other/b").file("f", "2").timestamp(T0).run();
     let before = scrape(port);
     assert_eq!(value(&before, "ostree_gateway_pushes_total{result=\"ok\"}"), 0.0);
 
-    let mut ssh = OpenSsh::new(&gw, &served, &key, "alice");
-    assert_exit(&ssh.tunnel_push(&http, "main URL app/a"), 0);
-    assert_exit(&ssh.tunnel_push(&http, "main URL other/b"), 1);
+    let mut ssh = w.ssh();
+    assert_exit(&ssh.tunnel_push(&w.http, "main URL app/a"), 0);
+    assert_exit(&ssh.tunnel_push(&w.http, "main URL other/b"), 1);
 
     let after = scrape(port);
     assert_eq!(value(&after, "ostree_gateway_pushes_total{result=\"ok\"}"), 1.0);

@@ -5,51 +5,28 @@
 
 use std::time::Duration;
 
-use e2e_tests::server::{OpenSsh, Served, StaticHttp};
-use e2e_tests::world::{assert_exit, T0};
-use e2e_tests::{run, run_ok, Gateway, GpgHome, OstreeRepo, SshKeyPair};
+use e2e_tests::world::{assert_exit, World, T0};
+use e2e_tests::{run, run_ok, GpgHome, OstreeRepo};
 
 #[test]
 fn signed_summary_and_static_deltas() {
-    let gw = Gateway::new();
     let gpg = GpgHome::new();
     let fpr = gpg.generate_key("Repo Signer <signer@example.com>");
-    gw.write_config(&format!(
-        "[summary]\ncoalesce_ms = 50\n\n[repos.main]\nsummary_gpg_key = \"{fpr}\"\ngpg_homedir = \"{}\"\nstatic_deltas = true\n",
-        gpg.path().display()
-    ));
-    gw.ok(&["user", "add", "alice"]);
-    let key = SshKeyPair::generate(&gw.work_dir(), "alice", "a");
-    gw.ok(&[
-        "key".as_ref(),
-        "add".as_ref(),
-        "alice".as_ref(),
-        key.public.as_os_str(),
-    ]);
-    gw.ok(&["repo", "add", "main", "--init"]);
-    gw.ok(&[
-        "rule",
-        "add",
-        "--repo",
-        "main",
-        "--ref",
-        "**",
-        "--user",
-        "alice",
-        "--allow",
-        "create,update",
-    ]);
-    let local = OstreeRepo::init(&gw.work_dir().join("local"), "archive");
+    let w = World::with_config(&[], |_| {
+        format!(
+            "[summary]\ncoalesce_ms = 50\n\n[repos.main]\nsummary_gpg_key = \"{fpr}\"\ngpg_homedir = \"{}\"\nstatic_deltas = true\n",
+            gpg.path().display()
+        )
+    });
+    let (gw, local, http) = (&w.gw, &w.local, &w.http);
     let first = local
         .commit("os/main")
         .file("big", vec![7u8; 300_000])
         .file("x", "1")
         .timestamp(T0)
         .run();
-    let http = StaticHttp::serve(&local.path);
-    let served = Served::start(&gw);
-    let mut ssh = OpenSsh::new(&gw, &served, &key, "alice");
-    assert_exit(&ssh.tunnel_push(&http, "main URL os/main"), 0);
+    let mut ssh = w.ssh();
+    assert_exit(&ssh.tunnel_push(http, "main URL os/main"), 0);
     let target = OstreeRepo::at(&gw.repos_root().join("main"));
     assert!(target.path.join("summary.sig").exists(), "summary signed");
 
@@ -108,7 +85,7 @@ fn signed_summary_and_static_deltas() {
         .file("x", "2")
         .timestamp(T0 + 10)
         .run();
-    assert_exit(&ssh.tunnel_push(&http, "main URL os/main"), 0);
+    assert_exit(&ssh.tunnel_push(http, "main URL os/main"), 0);
     let mut listed = String::new();
     for _ in 0..200 {
         listed = run_ok(target.ostree().args(["static-delta", "list"]));

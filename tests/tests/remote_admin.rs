@@ -89,3 +89,97 @@ fn admins_run_admin_commands_over_ssh_and_others_are_refused() {
     let pushes = w.gw.ok_json(&["audit", "--json"]);
     assert!(pushes.as_array().unwrap().is_empty(), "{pushes}");
 }
+
+#[test]
+fn team_admins_manage_their_team_and_cannot_grant_more_than_they_hold() {
+    let w = World::new(&[]); // rule #1: alice create,update everywhere
+    let gw = &w.gw;
+    for user in ["bob", "carol"] {
+        gw.ok(&["user", "add", user]);
+    }
+    let bob_key = SshKeyPair::generate(&gw.work_dir(), "bob", "bob@x");
+    gw.ok(&[
+        "key".as_ref(),
+        "add".as_ref(),
+        "bob".as_ref(),
+        bob_key.public.as_os_str(),
+    ]);
+    gw.ok(&["team", "add", "apps"]);
+    gw.ok(&["team", "add", "other"]);
+    gw.ok(&["team", "add-member", "apps", "bob"]);
+    gw.ok(&["team", "set-admin", "apps", "bob"]);
+    gw.ok(&[
+        "rule",
+        "add",
+        "--repo",
+        "main",
+        "--ref",
+        "app/**",
+        "--team",
+        "apps",
+        "--allow",
+        "create,update",
+    ]);
+    let bob = OpenSsh::new(gw, &w.served, &bob_key, "bob");
+    let ok = |line: &str| {
+        let out = bob.exec(line);
+        assert_exit(&out, 0);
+        out
+    };
+    let refused = |line: &str, why: &str| {
+        let out = bob.exec(line);
+        assert_exit(&out, 1);
+        assert!(stderr(&out).contains(why), "{line}: {}", stderr(&out));
+    };
+
+    ok("team list --json");
+    ok("team add-member apps carol");
+    refused("team add-member other carol", "not \"other\"");
+    refused("user add eve", "team admins may");
+    ok("rule add --repo main --ref app/org.example.*/** --team apps --allow create");
+    refused(
+        "rule add --repo main --ref app/** --team apps --allow force",
+        "cannot grant more than you hold",
+    );
+    refused(
+        "rule add --repo main --ref release/** --team apps --allow create",
+        "cannot grant more than you hold",
+    );
+    refused(
+        "rule add --repo * --ref app/** --team apps --allow create",
+        "cannot grant more than you hold",
+    );
+    refused(
+        "rule add --repo main --ref app/** --team other --allow create",
+        "not \"other\"",
+    );
+    refused(
+        "rule add --repo main --ref app/x --team apps --allow create --position 1",
+        "--position",
+    );
+    ok("rule add --repo main --ref app/** --team apps --deny delete");
+    refused("rule remove 1", "not a rule of a team you administer");
+    let rules = gw.ok_json(&["rule", "list", "--json"]);
+    let mine = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ref_pattern"] == "app/org.example.*/**")
+        .unwrap();
+    ok(&format!("rule remove {}", mine["id"]));
+    let members = gw.ok_json(&["team", "list", "--json"]);
+    let apps = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "apps")
+        .unwrap();
+    assert_eq!(apps["members"].as_array().unwrap().len(), 2, "{apps}");
+    // Each change is audited under bob's name.
+    let audit = gw.ok_json(&["audit", "--admin", "--json"]);
+    assert!(audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["user"] == "bob" && r["op"] == "admin: team add-member apps carol"));
+}

@@ -104,12 +104,11 @@ impl SessionHandler {
             Err(e) => return self.refuse_channel(channel, session, e.to_string(), 2),
         };
         if !is_admin {
-            tracing::warn!(user = %identity.user, command = %words.join(" "), "admin command refused: not an admin");
-            let message = format!(
-                "user \"{}\" is not an admin: admin commands are refused",
-                identity.user
-            );
-            return self.refuse_channel(channel, session, message, 1);
+            // Team admins: a narrower set, checked here before anything runs.
+            if let Err(why) = super::team_admin::authorize(&self.shared.store, &identity.user, &words).await {
+                tracing::warn!(user = %identity.user, command = %words.join(" "), %why, "admin command refused");
+                return self.refuse_channel(channel, session, format!("error: {why}"), 1);
+            }
         }
         if let Some(why) = remote_admin::refusal(&words) {
             return self.refuse_channel(channel, session, format!("error: {why}"), 2);

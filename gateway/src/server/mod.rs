@@ -8,6 +8,7 @@ pub mod host_keys;
 pub mod limits;
 pub mod remote_admin;
 pub mod reporter;
+pub mod team_admin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

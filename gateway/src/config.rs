@@ -28,14 +28,14 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SummaryConfig {
-    /// Pushes finishing within this many milliseconds of each other share one summary
-    /// regeneration (each push still waits for a summary that includes its refs).
+    /// Extra wait before a regeneration so that more pushes can share it. Pushes that finish
+    /// while a regeneration runs always share the next one; 0 adds no latency to a push.
     pub coalesce_ms: u64,
 }
 
 impl Default for SummaryConfig {
     fn default() -> Self {
-        SummaryConfig { coalesce_ms: 200 }
+        SummaryConfig { coalesce_ms: 0 }
     }
 }
 

@@ -25,18 +25,12 @@ pub struct Config {
     pub repos: std::collections::BTreeMap<String, RepoConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct SummaryConfig {
     /// Extra wait before a regeneration so that more pushes can share it. Pushes that finish
     /// while a regeneration runs always share the next one; 0 adds no latency to a push.
     pub coalesce_ms: u64,
-}
-
-impl Default for SummaryConfig {
-    fn default() -> Self {
-        SummaryConfig { coalesce_ms: 0 }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]

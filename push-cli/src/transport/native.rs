@@ -234,12 +234,13 @@ impl Session<'_> {
         let local = self.local.clone();
         let total = need.len() as u64;
         let reader = tokio::task::spawn_blocking(move || read_objects(&local, need, tx));
-        let mut sent = 0u64;
+        let (mut sent, mut sent_bytes) = (0u64, 0u64);
         while let Some(item) = rx.recv().await {
             let (id, flags, bytes) = item?;
             wire::write_frame(out, kind::OBJECT, &[&wire::object_header(&id, flags), &bytes]).await?;
             sent += 1;
-            ui.progress(sent, total);
+            sent_bytes += bytes.len() as u64;
+            ui.progress_of("Sending objects", sent, total, Some(sent_bytes));
             while let Ok(line) = lines.try_recv() {
                 ui.verbose(&line);
             }
@@ -256,7 +257,7 @@ async fn read_final<R: AsyncRead + Unpin>(frames: &mut R, ui: &mut Ui) -> Result
         match k {
             kind::PROGRESS => {
                 let p: wire::Progress = wire::parse_json(&payload)?;
-                ui.progress(p.received, p.total);
+                ui.progress_of("Verified objects", p.received, p.total, Some(p.bytes));
             }
             kind::FINAL => return Ok(Some(wire::parse_json(&payload)?)),
             _ => {}

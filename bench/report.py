@@ -50,6 +50,7 @@ def main():
     tree = meta["tree"]
     print(f"### Preset `{meta['preset']}` (seed {meta['seed']}): {tree['files']} files, "
           f"{tree['bytes'] / 1e6:.0f} MB; {meta['reps']} repetitions\n")
+    print(f"Binaries: release build of `{meta.get('source', 'unknown')}`.\n")
     print(f"Initial push: {meta['initial_objects']} objects, {meta['initial_kb'] / 1024:.0f} MiB "
           f"in the archive repo. Increment: {len(meta['increment']['changed'])} changed, "
           f"{len(meta['increment']['added'])} added, {len(meta['increment']['deleted'])} deleted files.\n")

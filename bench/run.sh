@@ -27,6 +27,7 @@
 # The caches are warm (the source repo is read once before timing); the machine may be shared,
 # so the load average is recorded with every sample, and CPU times (client, gateway) too.
 # Environment: BENCH_WORK (default target-bench/work), BENCH_TARGET_DIR (default target-bench),
+# BENCH_SOURCE (what the binaries were built from, for the report; default `git describe`),
 # OSTREE_PUSH_VENV (default target/ostree-push-venv). Needs ostree, ssh-keygen, python3,
 # /usr/bin/time for the client CPU times (package `time`; without it they are n/a); the Python
 # client is optional.
@@ -369,7 +370,7 @@ VMRSS_END=$(status_kb "$GW_PID" VmRSS)
 # 5. Report
 tree_json=$(cat "$DATA/tree.json")
 cat >"$RUN/meta.json" <<EOF
-{"preset": "$PRESET", "seed": $SEED, "reps": $REPS, "pushers": $PUSHERS, "tree": $tree_json,
+{"preset": "$PRESET", "seed": $SEED, "source": "${BENCH_SOURCE:-$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)}", "reps": $REPS, "pushers": $PUSHERS, "tree": $tree_json,
  "increment": $(cat "$DATA/increment.json"),
  "python": $HAVE_PY, "nproc": $(nproc), "cpu": "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)",
  "mem_kb": $(awk '$1 == "MemTotal:" { print $2 }' /proc/meminfo), "kernel": "$(uname -r)",

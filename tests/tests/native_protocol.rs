@@ -253,3 +253,29 @@ fn truncated_stream() {
     }
     panic!("audit row not settled: {:?}", w.audit());
 }
+
+#[test]
+fn symlinks_verify_cleanly() {
+    // A symlink's content object has no content stream; verifying it must not touch one.
+    let w = world();
+    let tree = tempfile::tempdir().unwrap();
+    std::fs::write(tree.path().join("target"), "data").unwrap();
+    std::os::unix::fs::symlink("target", tree.path().join("link")).unwrap();
+    std::os::unix::fs::symlink("/nowhere/at/all", tree.path().join("dangling")).unwrap();
+    e2e_tests::run_ok(
+        w.local
+            .ostree()
+            .args(["commit", "--branch=app/s", "--timestamp=@1700000000"])
+            .arg(format!("--tree=dir={}", tree.path().display())),
+    );
+    let c = w.local.rev_parse("app/s").unwrap();
+    let o = push(&w, &[("app/s", Some(c.clone()))], false, Hostility::default());
+    assert_ok(&o);
+    assert_eq!(w.target().rev_parse("app/s").as_deref(), Some(c.as_str()));
+    w.target().fsck();
+    let log = w.served.log_text();
+    assert!(
+        !log.contains("CRITICAL"),
+        "GLib criticals in the gateway log: {log}"
+    );
+}

@@ -6,6 +6,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use ostree::gio::prelude::*;
 use ostree::{gio, glib};
 use wire::{objtype, ObjectId, FLAG_COMPRESSED};
 
@@ -77,22 +78,13 @@ impl Ingest {
 
     fn store_content(&mut self, id: &ObjectId, flags: u8, data: &[u8]) -> Result<(), ReceiveError> {
         let compressed = flags & FLAG_COMPRESSED != 0;
-        let parse = || {
-            let input = gio::MemoryInputStream::from_bytes(&glib::Bytes::from(data));
-            ostree::content_stream_parse(
-                compressed,
-                &input,
-                data.len() as u64,
-                false,
-                gio::Cancellable::NONE,
-            )
-        };
+        let parse = || parse_content(compressed, data);
         let (stream, info, xattrs) =
             parse().map_err(|e| rejected(id, format!("not a content object: {e}")))?;
         let actual = ostree::checksum_file_from_input(
             &info,
             Some(&xattrs),
-            Some(&stream),
+            stream.as_ref(),
             ostree::ObjectType::File,
             gio::Cancellable::NONE,
         )
@@ -109,6 +101,8 @@ impl Ingest {
         }
         // Another representation than the staging repo's: let libostree convert it.
         let (stream, info, xattrs) = parse()?;
+        // Symlinks have no content stream: an empty one stands in for the conversion.
+        let stream = stream.unwrap_or_else(|| gio::MemoryInputStream::new().upcast());
         let (content, length) =
             ostree::raw_file_to_content_stream(&stream, &info, Some(&xattrs), gio::Cancellable::NONE)?;
         let repo = self.repo()?;
@@ -160,5 +154,41 @@ impl Ingest {
             repo.commit_transaction(gio::Cancellable::NONE)?;
         }
         Ok(())
+    }
+}
+
+/// `ostree_content_stream_parse`, except that the content stream is an `Option`: libostree
+/// returns NULL for symlinks, and the generated binding would wrap that NULL in an object
+/// (undefined behaviour; GLib reported it as a critical for every symlink).
+fn parse_content(
+    compressed: bool,
+    data: &[u8],
+) -> Result<(Option<gio::InputStream>, gio::FileInfo, glib::Variant), glib::Error> {
+    use glib::translate::{from_glib_full, IntoGlib, ToGlibPtr};
+    let input = gio::MemoryInputStream::from_bytes(&glib::Bytes::from(data));
+    let input: &gio::InputStream = input.upcast_ref();
+    let mut out_input = std::ptr::null_mut();
+    let mut out_info = std::ptr::null_mut();
+    let mut out_xattrs = std::ptr::null_mut();
+    let mut error = std::ptr::null_mut();
+    // SAFETY: valid input stream; every out-pointer is owned by us after the call and is
+    // only wrapped when non-NULL.
+    unsafe {
+        ostree::ffi::ostree_content_stream_parse(
+            compressed.into_glib(),
+            input.to_glib_none().0,
+            data.len() as u64,
+            false.into_glib(),
+            &mut out_input,
+            &mut out_info,
+            &mut out_xattrs,
+            std::ptr::null_mut(),
+            &mut error,
+        );
+        if !error.is_null() {
+            return Err(from_glib_full(error));
+        }
+        let stream = (!out_input.is_null()).then(|| from_glib_full(out_input));
+        Ok((stream, from_glib_full(out_info), from_glib_full(out_xattrs)))
     }
 }

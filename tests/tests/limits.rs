@@ -1,7 +1,7 @@
 //! Configured limits hold against a pusher that exceeds them: object size, total push size,
 //! sessions per user, and the depth of the fast-forward walk. Each: a clear error, no ref moved.
 
-use e2e_tests::native::{Hostility, NativeClient};
+use e2e_tests::native::{Hostility, NativeClient, Outcome};
 use e2e_tests::world::{assert_exit, stderr, World, T0};
 
 /// Incompressible bytes (a fixed LCG), so `.filez` sizes stay near the raw size.
@@ -13,6 +13,16 @@ fn noise(seed: u32, len: usize) -> Vec<u8> {
             (x >> 24) as u8
         })
         .collect()
+}
+
+/// Pushes `commit` to ref app/a of repo main over the native protocol.
+fn push_ref(w: &World, commit: String) -> Outcome {
+    NativeClient::connect(&w.ssh(), &w.local.path).push(
+        "main",
+        &[("app/a", Some(commit))],
+        false,
+        Hostility::default(),
+    )
 }
 
 fn native_world(config: &'static str) -> World {
@@ -40,12 +50,7 @@ fn object_larger_than_the_limit_is_refused() {
         .file("big", noise(1, 200_000))
         .timestamp(T0)
         .run();
-    let o = NativeClient::connect(&w.ssh(), &w.local.path).push(
-        "main",
-        &[("app/a", Some(c))],
-        false,
-        Hostility::default(),
-    );
+    let o = push_ref(&w, c);
     assert_eq!(o.exit, Some(1), "{}", o.stderr);
     assert!(
         o.stderr.contains("larger than the limit of 4096 bytes"),
@@ -64,12 +69,7 @@ fn push_larger_than_the_limit_is_refused() {
         builder = builder.file(&format!("f{i}"), noise(i, 3000));
     }
     let c = builder.run();
-    let o = NativeClient::connect(&w.ssh(), &w.local.path).push(
-        "main",
-        &[("app/a", Some(c))],
-        false,
-        Hostility::default(),
-    );
+    let o = push_ref(&w, c);
     assert_eq!(o.exit, Some(1), "{}", o.stderr);
     assert!(
         o.stderr.contains("push is larger than the limit of 20000 bytes"),
@@ -104,12 +104,7 @@ fn the_fast_forward_walk_is_bounded() {
     // force update, which no rule allows.
     let w = native_world("[limits]\nmax_ancestry_depth = 2\n");
     let base = w.local.commit("app/a").file("f", "0").timestamp(T0).run();
-    let o = NativeClient::connect(&w.ssh(), &w.local.path).push(
-        "main",
-        &[("app/a", Some(base))],
-        false,
-        Hostility::default(),
-    );
+    let o = push_ref(&w, base);
     assert_eq!(o.exit, Some(0), "{}", o.stderr);
     let mut tip = String::new();
     for i in 1..=4 {
@@ -120,29 +115,14 @@ fn the_fast_forward_walk_is_bounded() {
             .timestamp(T0 + i)
             .run();
     }
-    let o = NativeClient::connect(&w.ssh(), &w.local.path).push(
-        "main",
-        &[("app/a", Some(tip.clone()))],
-        false,
-        Hostility::default(),
-    );
+    let o = push_ref(&w, tip.clone());
     assert_eq!(o.exit, Some(1), "{}", o.stderr);
     assert!(o.stderr.contains("no rule allows force"), "{}", o.stderr);
     // One commit ahead is within the bound.
     let w2 = native_world("[limits]\nmax_ancestry_depth = 2\n");
     let b = w2.local.commit("app/a").file("f", "0").timestamp(T0).run();
-    NativeClient::connect(&w2.ssh(), &w2.local.path).push(
-        "main",
-        &[("app/a", Some(b))],
-        false,
-        Hostility::default(),
-    );
+    push_ref(&w2, b);
     let n = w2.local.commit("app/a").file("f", "1").timestamp(T0 + 1).run();
-    let o = NativeClient::connect(&w2.ssh(), &w2.local.path).push(
-        "main",
-        &[("app/a", Some(n))],
-        false,
-        Hostility::default(),
-    );
+    let o = push_ref(&w2, n);
     assert_eq!(o.exit, Some(0), "{}", o.stderr);
 }

@@ -97,6 +97,12 @@ pub struct Limits {
     pub max_ancestry_depth: u32,
     /// Seconds a receive may run in total.
     pub push_timeout_secs: u64,
+    /// A transfer averaging under `min_transfer_rate` bytes/s over this many seconds is
+    /// aborted (a silent or trickling pusher); also the limit for one metadata request
+    /// through the tunnel.
+    pub stall_timeout_secs: u64,
+    /// Bytes per second a transfer must average over `stall_timeout_secs`.
+    pub min_transfer_rate: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -139,6 +145,8 @@ impl Default for Limits {
             max_refs_per_push: 1000,
             max_ancestry_depth: 10_000,
             push_timeout_secs: 6 * 3600,
+            stall_timeout_secs: 60,
+            min_transfer_rate: 1024,
         }
     }
 }

@@ -50,6 +50,9 @@ pub struct Hostility {
     pub omit_from_list: Option<u8>,
     /// Stop sending after this many objects, mid-frame, and close the connection.
     pub truncate_after: Option<usize>,
+    /// Send the first object over 1000 bytes a byte every 100 ms (for at most a minute, or
+    /// until the gateway hangs up).
+    pub trickle_large: bool,
 }
 
 /// The outcome: the final frame (if any), all frames seen, the ssh exit status and stderr.
@@ -293,6 +296,19 @@ impl NativeClient {
                     w.write_all(&len.to_be_bytes()).ok()?;
                     w.write_all(&header).ok()?;
                     w.write_all(&bytes[..bytes.len() / 2]).ok()?;
+                    return None;
+                }
+                if evil.trickle_large && bytes.len() > 1000 {
+                    let header = wire::object_header(&sent, flags);
+                    let len = (header.len() + bytes.len()) as u32;
+                    w.write_all(&[kind::OBJECT]).ok()?;
+                    w.write_all(&len.to_be_bytes()).ok()?;
+                    w.write_all(&header).ok()?;
+                    for byte in bytes.iter().take(600) {
+                        w.write_all(&[*byte]).ok()?;
+                        w.flush().ok()?;
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
                     return None;
                 }
                 write_frame(

@@ -127,19 +127,54 @@ pub struct StaticHttp {
     pub port: u16,
 }
 
+/// A threaded static server that sends the bodies of paths ending in `SUFFIX` a byte every
+/// 100 ms: a pusher that trickles.
+const TRICKLING_SERVER: &str = r#"
+import functools, http.server, os, sys, time
+SUFFIX = os.environ["TRICKLE_SUFFIX"]
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def copyfile(self, source, dest):
+        if not self.path.endswith(SUFFIX):
+            return super().copyfile(source, dest)
+        while byte := source.read(1):
+            dest.write(byte)
+            dest.flush()
+            time.sleep(0.1)
+    def log_message(self, *args):
+        pass
+handler = functools.partial(Handler, directory=sys.argv[1])
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+print(f"Serving HTTP on 127.0.0.1 port {server.server_address[1]} (trickling)", flush=True)
+server.serve_forever()
+"#;
+
 impl StaticHttp {
     pub fn serve(dir: &Path) -> StaticHttp {
-        let mut child = Command::new("python3")
-            .args([
-                "-u",
-                "-m",
-                "http.server",
-                "0",
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-            ])
+        let mut command = Command::new("python3");
+        command.args([
+            "-u",
+            "-m",
+            "http.server",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ]);
+        StaticHttp::start(command.arg(dir))
+    }
+
+    /// Serves `dir`, trickling the bodies of paths that end in `suffix`.
+    pub fn serve_trickling(dir: &Path, suffix: &str) -> StaticHttp {
+        let mut command = Command::new("python3");
+        command
+            .args(["-u", "-c", TRICKLING_SERVER])
             .arg(dir)
+            .env("TRICKLE_SUFFIX", suffix);
+        StaticHttp::start(&mut command)
+    }
+
+    fn start(command: &mut Command) -> StaticHttp {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -126,3 +126,32 @@ fn the_fast_forward_walk_is_bounded() {
     let o = push_ref(&w2, n);
     assert_eq!(o.exit, Some(0), "{}", o.stderr);
 }
+
+#[test]
+fn a_trickling_native_pusher_is_cut_off() {
+    let w = native_world("[limits]\nstall_timeout_secs = 2\nmin_transfer_rate = 1024\n");
+    let c = w
+        .local
+        .commit("app/a")
+        .file("big", noise(3, 50_000))
+        .timestamp(T0)
+        .run();
+    let o = NativeClient::connect(&w.ssh(), &w.local.path).push(
+        "main",
+        &[("app/a", Some(c.clone()))],
+        false,
+        Hostility {
+            trickle_large: true,
+            ..Hostility::default()
+        },
+    );
+    assert_eq!(o.exit, Some(1), "{}", o.stderr);
+    assert!(o.stderr.contains("stalled or too slow"), "{}", o.stderr);
+    assert!(w.target().refs().is_empty());
+    w.target().fsck();
+    let audit = w.audit();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["state"], "failed", "{audit:?}");
+    // At a fair pace the same push goes through.
+    assert_eq!(push_ref(&w, c).exit, Some(0));
+}

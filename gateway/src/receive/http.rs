@@ -6,6 +6,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::watchdog::RateWatch;
+
 const HEADER_LIMIT: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,16 +35,39 @@ pub struct HttpSource {
 }
 
 impl HttpSource {
-    /// GETs `base/path`. `Ok(None)` on 404.
+    /// GETs `base/path` within the source's timeout. `Ok(None)` on 404.
     pub async fn get(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, HttpError> {
         let full = format!("{}/{}", self.base, path);
-        match tokio::time::timeout(self.timeout, self.get_inner(&full, limit)).await {
+        match tokio::time::timeout(self.timeout, self.get_inner(&full, limit, None)).await {
             Ok(result) => result,
             Err(_) => Err(HttpError::Timeout(full)),
         }
     }
 
-    async fn get_inner(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, HttpError> {
+    /// GETs `base/path` with no deadline of its own: every byte read is counted in `watch`,
+    /// whose stall check bounds the whole transfer instead (a big object at a fair pace may
+    /// take longer than any fixed per-request timeout).
+    pub async fn get_watched(
+        &self,
+        path: &str,
+        limit: u64,
+        watch: &RateWatch,
+    ) -> Result<Option<Vec<u8>>, HttpError> {
+        self.get_inner(&format!("{}/{}", self.base, path), limit, Some(watch))
+            .await
+    }
+
+    async fn get_inner(
+        &self,
+        path: &str,
+        limit: u64,
+        watch: Option<&RateWatch>,
+    ) -> Result<Option<Vec<u8>>, HttpError> {
+        let count = |n: usize| {
+            if let Some(watch) = watch {
+                watch.add(n);
+            }
+        };
         let io = |source| HttpError::Io {
             path: path.to_string(),
             source,
@@ -68,6 +93,7 @@ impl HttpSource {
             }
             let mut chunk = [0u8; 8192];
             let n = stream.read(&mut chunk).await.map_err(io)?;
+            count(n);
             if n == 0 {
                 return Err(HttpError::Malformed(path.into()));
             }
@@ -100,13 +126,23 @@ impl HttpSource {
             });
         }
         let mut body = buf.split_off(header_end);
-        let mut reader = (&mut stream).take(limit + 1 - body.len().min(limit as usize + 1) as u64);
-        reader.read_to_end(&mut body).await.map_err(io)?;
-        if body.len() as u64 > limit {
-            return Err(HttpError::TooLarge {
-                path: path.into(),
-                limit,
-            });
+        if let Some(n) = length {
+            body.reserve_exact((n as usize).saturating_sub(body.len()));
+        }
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            if body.len() as u64 > limit {
+                return Err(HttpError::TooLarge {
+                    path: path.into(),
+                    limit,
+                });
+            }
+            let n = stream.read(&mut chunk).await.map_err(io)?;
+            count(n);
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
         }
         if length.is_some_and(|n| n != body.len() as u64) {
             return Err(HttpError::Malformed(format!("{path} (truncated)")));

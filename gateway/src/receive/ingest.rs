@@ -57,23 +57,31 @@ impl Ingest {
     pub fn store(&mut self, id: &ObjectId, flags: u8, data: &[u8]) -> Result<(), ReceiveError> {
         match id.objtype {
             objtype::FILE => self.store_content(id, flags, data),
-            objtype::DIR_TREE | objtype::DIR_META | objtype::COMMIT => {
-                let actual = sha256_hex(data);
-                if actual != id.hex() {
-                    return Err(rejected(
-                        id,
-                        format!("content has checksum {actual} (corrupted or forged)"),
-                    ));
-                }
-                let ty =
-                    glib::VariantTy::new(gvariant_type(id.objtype).expect("metadata type")).expect("valid");
-                if !glib::Variant::from_bytes_with_type(&glib::Bytes::from(data), ty).is_normal_form() {
-                    return Err(rejected(id, "not a valid object of this type"));
-                }
+            _ => {
+                Self::check_metadata(id, data)?;
                 self.write_loose(id, ext(id.objtype), data)
             }
-            other => Err(rejected(id, format!("unknown object type {other}"))),
         }
+    }
+
+    /// A metadata object is what its name says: sha256 over its bytes, and a GVariant of its
+    /// type in normal form (so any reader parses it the same way).
+    pub fn check_metadata(id: &ObjectId, data: &[u8]) -> Result<(), ReceiveError> {
+        let Some(ty) = gvariant_type(id.objtype) else {
+            return Err(rejected(id, format!("unknown object type {}", id.objtype)));
+        };
+        let actual = sha256_hex(data);
+        if actual != id.hex() {
+            return Err(rejected(
+                id,
+                format!("content has checksum {actual} (corrupted or forged)"),
+            ));
+        }
+        let ty = glib::VariantTy::new(ty).expect("valid");
+        if !glib::Variant::from_bytes_with_type(&glib::Bytes::from(data), ty).is_normal_form() {
+            return Err(rejected(id, "not a valid object of this type"));
+        }
+        Ok(())
     }
 
     fn store_content(&mut self, id: &ObjectId, flags: u8, data: &[u8]) -> Result<(), ReceiveError> {

@@ -17,6 +17,7 @@ pub mod commit;
 pub mod finish;
 pub mod http;
 pub mod ingest;
+pub mod ingest_pool;
 pub mod locks;
 pub mod native;
 pub mod request;
@@ -25,6 +26,7 @@ pub mod staging;
 pub mod testhook;
 pub mod transfer;
 pub mod update;
+pub mod watchdog;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -79,6 +81,8 @@ pub enum ReceiveError {
     Aborted,
     #[error("push timed out: no ref moved")]
     TimedOut,
+    #[error("push aborted: {0}; no ref moved")]
+    Stalled(String),
     #[error("internal error: {0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -184,9 +188,11 @@ async fn tunnel(
     // 1. Request.
     let repo = request::resolve_repo(shared, &args.repo).await?;
     request::validate_refs(&args.refs, shared.config().limits.max_refs_per_push)?;
-    let http = request::tunnel_source(&args.url, forwards, Duration::from_secs(120))?;
-    let url = format!("http://127.0.0.1:{}{}", http.port, http.base);
-    let source = Source::Tunnel(http);
+    let limits = shared.config().limits.clone();
+    let stall_window = Duration::from_secs(limits.stall_timeout_secs);
+    // One metadata request (a ref, a commit, the summary) gets the whole stall window.
+    let http = request::tunnel_source(&args.url, forwards, stall_window)?;
+    let source = Source::Tunnel(http.clone());
 
     // 2. Resolve refs on the pusher's side and read the target's current values.
     let wanted = resolve_wanted(&source, &args.refs, shared.config().limits.max_refs_per_push).await?;
@@ -279,8 +285,21 @@ async fn tunnel(
     let transferred = async {
         let staging = finish::create_staging(shared, &repo, push_id).await?;
         testhook::pause(&shared.state.root, "transfer").await;
-        let commits: Vec<String> = updates.iter().filter_map(|u| u.new.clone()).collect();
-        transfer::pull_tunnel(&staging, url.clone(), commits, reporter, cancel).await?;
+        let commits: Vec<CommitInfo> = updates.iter().filter_map(|u| u.commit.clone()).collect();
+        let fetch = transfer::Fetch {
+            http: &http,
+            staging: &staging.path,
+            target: std::path::Path::new(&repo.path),
+            archive: repo.mode == "archive",
+            max_object_size: limits.max_object_size,
+            max_push_size: limits.max_push_size,
+            watch: Arc::new(watchdog::RateWatch::new(limits.min_transfer_rate, stall_window)),
+        };
+        if let Err(e) = transfer::fetch_tunnel(fetch, &commits, reporter, cancel).await {
+            // Removing the staging repo is blocking I/O.
+            tokio::task::spawn_blocking(move || drop(staging)).await?;
+            return Err(e);
+        }
         finish::prove_and_apply(&ctx, staging, &updates, args.dry_run).await
     }
     .await;

@@ -5,8 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use russh::ChannelReadHalf;
@@ -16,7 +15,9 @@ use wire::{kind, ObjectId, RefResult, Status};
 
 use super::commit::{self, CommitInfo};
 use super::ingest::Ingest;
+use super::ingest_pool::IngestPool;
 use super::source::Source;
+use super::watchdog::{Counted, RateWatch};
 use super::{audit, checks, finish, new_push_id, read_refs, request, Identity, ReceiveError, RefUpdate};
 use crate::server::reporter::Reporter;
 use crate::server::Shared;
@@ -378,27 +379,17 @@ impl Push<'_> {
         staging: &std::path::Path,
         archive: bool,
     ) -> Result<(), ReceiveError> {
-        let limits = &self.shared.config().limits;
+        let limits = self.shared.config().limits.clone();
         let total = need.len() as u64;
         let mut pending: HashSet<ObjectId> = need.into_iter().collect();
-        let (tx, rx) = tokio::sync::mpsc::channel::<(ObjectId, u8, Vec<u8>)>(64);
-        let rx = Arc::new(Mutex::new(rx));
-        let stored = Arc::new(AtomicU64::new(0));
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                let (rx, stored, path) = (rx.clone(), stored.clone(), staging.to_path_buf());
-                tokio::task::spawn_blocking(move || -> Result<(), ReceiveError> {
-                    let mut ingest = Ingest::new(&path, archive);
-                    loop {
-                        let item = rx.lock().expect("ingest queue").blocking_recv();
-                        let Some((id, flags, data)) = item else { break };
-                        ingest.store(&id, flags, &data)?;
-                        stored.fetch_add(1, Ordering::Relaxed);
-                    }
-                    ingest.finish()
-                })
-            })
-            .collect();
+        let pool = IngestPool::start(staging, archive);
+        let watch = RateWatch::new(
+            limits.min_transfer_rate,
+            Duration::from_secs(limits.stall_timeout_secs),
+        );
+        let stalled = watch.stalled();
+        tokio::pin!(stalled);
+        let mut reader = Counted::new(reader, &watch);
         let max_frame =
             (limits.max_object_size + wire::OBJECT_HEADER as u64).min(wire::MAX_FRAME as u64) as u32;
         let mut bytes = 0u64;
@@ -406,7 +397,8 @@ impl Push<'_> {
         let result: Result<(), ReceiveError> = async {
             loop {
                 let frame = tokio::select! {
-                    frame = wire::read_frame(reader, max_frame) => frame,
+                    frame = wire::read_frame(&mut reader, max_frame) => frame,
+                    why = &mut stalled => return Err(ReceiveError::Stalled(why)),
                     _ = self.cancel.cancelled() => return Err(ReceiveError::Aborted),
                 };
                 let (k, payload) = match frame {
@@ -437,8 +429,7 @@ impl Push<'_> {
                                 limits.max_push_size
                             )));
                         }
-                        let data = data.to_vec();
-                        if tx.send((id, flags, data)).await.is_err() {
+                        if !pool.send(id, flags, data.to_vec()).await {
                             // A worker stopped on a bad object: its error is reported below.
                             return Ok(());
                         }
@@ -446,7 +437,7 @@ impl Push<'_> {
                         if last_progress.elapsed() > Duration::from_millis(250) {
                             last_progress = Instant::now();
                             let p = wire::Progress {
-                                received: stored.load(Ordering::Relaxed),
+                                received: pool.stored(),
                                 total,
                                 bytes,
                             };
@@ -472,19 +463,10 @@ impl Push<'_> {
             }
         }
         .await;
-        drop(tx);
-        let mut worker_error = None;
-        for worker in workers {
-            if let Err(e) = worker.await? {
-                worker_error.get_or_insert(e);
-            }
-        }
+        let stored = pool.finish().await;
         result?;
-        if let Some(e) = worker_error {
-            return Err(e);
-        }
         let p = wire::Progress {
-            received: stored.load(Ordering::Relaxed),
+            received: stored?,
             total,
             bytes,
         };

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use ostree::{gio, glib};
+use ostree::gio;
 
 use super::ReceiveError;
 
@@ -126,18 +126,4 @@ pub fn clean_stale(repos_root: &Path) -> std::io::Result<usize> {
         removed += 1;
     }
     Ok(removed)
-}
-
-/// Pull options for fetching `commits` by checksum (no ref is written) with every object
-/// verified (UNTRUSTED), no deltas, history depth 0.
-pub fn pull_options(commits: &[String]) -> glib::Variant {
-    let dict = glib::VariantDict::new(None);
-    dict.insert("refs", commits);
-    dict.insert("flags", ostree::RepoPullFlags::UNTRUSTED.bits() as i32);
-    dict.insert("depth", 0i32);
-    dict.insert("disable-static-deltas", true);
-    dict.insert("gpg-verify", false);
-    dict.insert("gpg-verify-summary", false);
-    dict.insert("n-network-retries", 0u32);
-    dict.end()
 }

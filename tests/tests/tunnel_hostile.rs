@@ -1,0 +1,145 @@
+//! A hostile or broken pusher on the tunnel path (the classic `ssh -R` + HTTP protocol): forged
+//! objects, objects and pushes over the configured limits, a server that trickles. The gateway
+//! fetches and verifies every object itself, so each ends with a clear error, no ref moved, a
+//! clean target and a failed audit row.
+
+use std::path::PathBuf;
+
+use e2e_tests::server::StaticHttp;
+use e2e_tests::world::{assert_exit, stderr, World, T0};
+
+/// Incompressible bytes (a fixed LCG), so `.filez` sizes stay near the raw size.
+fn noise(seed: u32, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn world(config: &'static str) -> World {
+    World::with_config(&[], move |_| config.into())
+}
+
+fn content_objects(w: &World) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for dir in std::fs::read_dir(w.local.path.join("objects")).unwrap() {
+        for entry in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "filez") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// Nothing moved, the target is sound, and the push is audited as failed with `why`.
+fn assert_nothing_moved(w: &World, why: &str) {
+    assert!(w.target().refs().is_empty(), "{:?}", w.target().refs());
+    w.target().fsck();
+    let audit = w.audit();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["state"], "failed", "{audit:?}");
+    let reason = audit[0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains(why), "audit reason {reason:?} lacks {why:?}");
+}
+
+#[test]
+fn a_forged_content_object_is_refused() {
+    let w = world("");
+    w.local
+        .commit("app/a")
+        .file("one", "first file")
+        .file("two", "second file")
+        .timestamp(T0)
+        .run();
+    // Each object file now holds the other's (valid) content under its own name.
+    let files = content_objects(&w);
+    assert_eq!(files.len(), 2, "{files:?}");
+    let (a, b) = (
+        std::fs::read(&files[0]).unwrap(),
+        std::fs::read(&files[1]).unwrap(),
+    );
+    std::fs::write(&files[0], &b).unwrap();
+    std::fs::write(&files[1], &a).unwrap();
+    let out = w.push("main URL app/a");
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("corrupted or forged"), "{}", stderr(&out));
+    assert_nothing_moved(&w, "corrupted or forged");
+}
+
+#[test]
+fn an_object_larger_than_the_limit_is_refused() {
+    let w = world("[limits]\nmax_object_size = 4096\n");
+    w.local
+        .commit("app/a")
+        .file("big", noise(1, 200_000))
+        .timestamp(T0)
+        .run();
+    let out = w.push("main URL app/a");
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("larger than the limit of 4096 bytes"),
+        "{}",
+        stderr(&out)
+    );
+    assert_nothing_moved(&w, "larger than the limit of 4096 bytes");
+}
+
+#[test]
+fn a_push_larger_than_the_limit_is_refused() {
+    let w = world("[limits]\nmax_push_size = 20000\n");
+    let mut builder = w.local.commit("app/a").timestamp(T0);
+    for i in 0..20 {
+        builder = builder.file(&format!("f{i}"), noise(i, 3000));
+    }
+    builder.run();
+    let out = w.push("main URL app/a");
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("push is larger than the limit of 20000 bytes"),
+        "{}",
+        stderr(&out)
+    );
+    assert_nothing_moved(&w, "push is larger than the limit of 20000 bytes");
+}
+
+const STALL: &str = "[limits]\nstall_timeout_secs = 2\nmin_transfer_rate = 1024\n";
+
+#[test]
+fn a_trickling_object_transfer_is_cut_off() {
+    let w = world(STALL);
+    w.local
+        .commit("app/a")
+        .file("big", noise(2, 50_000))
+        .timestamp(T0)
+        .run();
+    let slow = StaticHttp::serve_trickling(&w.local.path, ".filez");
+    let out = w.ssh().tunnel_push(&slow, "main URL app/a");
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("stalled or too slow"), "{}", stderr(&out));
+    assert_nothing_moved(&w, "stalled or too slow");
+    // The same push from a server that keeps pace then goes through.
+    assert_exit(&w.push("main URL app/a"), 0);
+    assert_eq!(w.target().refs(), vec!["app/a".to_string()]);
+}
+
+#[test]
+fn a_trickled_metadata_request_times_out() {
+    let w = world(STALL);
+    w.local.commit("app/a").file("f", "x").timestamp(T0).run();
+    // The ref file (65 bytes) would take 6.5 s; the request gets the 2 s stall window.
+    let slow = StaticHttp::serve_trickling(&w.local.path, "refs/heads/app/a");
+    let out = w.ssh().tunnel_push(&slow, "main URL app/a");
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("timed out fetching") && stderr(&out).contains("refs/heads/app/a"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(w.target().refs().is_empty());
+    assert!(w.audit().is_empty(), "no push was attempted: {:?}", w.audit());
+}

@@ -9,6 +9,13 @@ use ostree_gateway::state::StateDir;
 use ostree_gateway::store::Store;
 
 fn main() -> ExitCode {
+    // glibc gives threads that allocate arenas of their own and rarely returns their memory;
+    // allocator retention was part of the peak RSS under 32 concurrent pushes
+    // (docs/PERFORMANCE.md). Two arenas serve the two cores we size for.
+    // SAFETY: mallopt before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
     // clap exits with status 2 on usage errors by itself.
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Serve(_)) {

@@ -30,6 +30,8 @@ pub const COMMAND: &str = "ostree-gateway-receive";
 /// No frame may be larger: objects above it are refused by size before any allocation.
 pub const MAX_FRAME: u32 = 1 << 30;
 
+pub mod treediff;
+
 pub mod kind {
     pub const HELLO: u8 = b'H';
     pub const REQUEST: u8 = b'R';

@@ -67,13 +67,18 @@ async fn prove_and_apply_inner(
         cancel,
         ..
     } = *ctx;
-    let commits: Vec<String> = updates.iter().filter_map(|u| u.new.clone()).collect();
+    let pairs: Vec<(String, Option<String>)> = updates
+        .iter()
+        .filter_map(|u| Some((u.new.clone()?, u.old.clone())))
+        .collect();
     let checked = {
-        let staging = staging.clone();
-        tokio::task::spawn_blocking(move || staging.prove_complete(&commits)).await??
+        let (staging, target) = (staging.clone(), PathBuf::from(&repo.path));
+        tokio::task::spawn_blocking(move || staging.prove_complete(&target, &pairs)).await??
     };
     reporter
-        .verbose(&format!("verified: all {checked} reachable objects present"))
+        .verbose(&format!(
+            "verified: the push is complete ({checked} new objects checked)"
+        ))
         .await;
     for u in updates {
         let Some(commit) = &u.commit else { continue };

@@ -15,9 +15,11 @@ use super::ReceiveError;
 
 const WORKERS: usize = 2;
 /// Bytes queued for verification at most (a larger object waits for an empty queue).
-const QUEUE_BYTES: usize = 8 << 20;
+const QUEUE_BYTES: usize = 4 << 20;
 
-type Item = (ObjectId, u8, Vec<u8>, OwnedSemaphorePermit);
+/// An object: its id, flags, and a buffer holding its bytes from `start` on (a received frame
+/// as it came, so the bytes are not copied again).
+type Item = (ObjectId, u8, Vec<u8>, usize, OwnedSemaphorePermit);
 
 pub struct IngestPool {
     tx: Option<mpsc::UnboundedSender<Item>>,
@@ -40,10 +42,10 @@ impl IngestPool {
                     let mut ingest = Ingest::new(&path, archive);
                     let result = loop {
                         let item = rx.lock().expect("ingest queue").blocking_recv();
-                        let Some((id, flags, data, permit)) = item else {
+                        let Some((id, flags, data, start, permit)) = item else {
                             break Ok(());
                         };
-                        if let Err(e) = ingest.store(&id, flags, &data) {
+                        if let Err(e) = ingest.store(&id, flags, &data[start..]) {
                             break Err(e);
                         }
                         drop((data, permit));
@@ -67,13 +69,13 @@ impl IngestPool {
 
     /// Queues one object; waits while the queue is full. `false` once a worker stopped on a
     /// rejected object (`finish` reports why).
-    pub async fn send(&self, id: ObjectId, flags: u8, data: Vec<u8>) -> bool {
+    pub async fn send(&self, id: ObjectId, flags: u8, data: Vec<u8>, start: usize) -> bool {
         let cost = data.len().clamp(1, QUEUE_BYTES) as u32;
         let Ok(permit) = self.budget.clone().acquire_many_owned(cost).await else {
             return false;
         };
         match &self.tx {
-            Some(tx) => tx.send((id, flags, data, permit)).is_ok() && !self.any_worker_done(),
+            Some(tx) => tx.send((id, flags, data, start, permit)).is_ok() && !self.any_worker_done(),
             None => false,
         }
     }

@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod checks;
 pub mod commit;
+pub mod filez;
 pub mod finish;
 pub mod http;
 pub mod ingest;

@@ -429,7 +429,8 @@ impl Push<'_> {
                                 limits.max_push_size
                             )));
                         }
-                        if !pool.send(id, flags, data.to_vec()).await {
+                        let start = payload.len() - data.len();
+                        if !pool.send(id, flags, payload, start).await {
                             // A worker stopped on a bad object: its error is reported below.
                             return Ok(());
                         }

@@ -7,6 +7,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use ostree::gio;
+use wire::objtype;
+use wire::treediff::{self, Root};
 
 use super::ReceiveError;
 
@@ -32,6 +34,10 @@ impl Staging {
         let config = repo.copy_config();
         config.set_string("core", "parent", &target.to_string_lossy());
         repo.write_config(&config)?;
+        // All 256 object directories up front: the ingest workers write objects in place.
+        for byte in 0..=255u8 {
+            std::fs::create_dir_all(staging.path.join(format!("objects/{byte:02x}")))?;
+        }
         Ok(staging)
     }
 
@@ -45,32 +51,55 @@ impl Staging {
         Ok(repo)
     }
 
-    /// The completeness proof: every object reachable from each commit is present in staging
-    /// or in the target. Returns how many objects were checked.
-    pub fn prove_complete(&self, commits: &[String]) -> Result<usize, ReceiveError> {
+    /// The completeness proof: every object reachable from each new commit is present in
+    /// staging or in the target. `old` is what the ref points at in the target now (the
+    /// compare-and-swap later makes sure it still does): that commit is complete, so subtrees
+    /// the new commit shares with it at the same path need no check — unless the target marks
+    /// it partial. Returns how many objects were checked.
+    pub fn prove_complete(
+        &self,
+        target: &Path,
+        pairs: &[(String, Option<String>)],
+    ) -> Result<usize, ReceiveError> {
         let repo = self.open()?;
-        let mut checked = HashSet::new();
-        for commit in commits {
-            let reachable = repo
-                .traverse_commit(commit, 0, gio::Cancellable::NONE)
-                .map_err(|e| ReceiveError::Incomplete(format!("commit {commit}: {e}")))?;
-            for object in reachable {
-                let key = (object.checksum().to_string(), object.object_type());
-                if !checked.insert(key) {
-                    continue;
-                }
-                let present =
-                    repo.has_object(object.object_type(), object.checksum(), gio::Cancellable::NONE)?;
-                if !present {
-                    return Err(ReceiveError::Incomplete(format!(
-                        "commit {commit}: object {}.{} is missing",
-                        object.checksum(),
-                        object_ext(object.object_type())
-                    )));
-                }
-            }
+        let mut seen = HashSet::new();
+        for (commit, old) in pairs {
+            let missing = |kind: ostree::ObjectType, checksum: &str| {
+                ReceiveError::Incomplete(format!(
+                    "commit {commit}: object {checksum}.{} is missing",
+                    object_ext(kind)
+                ))
+            };
+            let Some(variant) = repo.load_variant_if_exists(ostree::ObjectType::Commit, commit)? else {
+                return Err(missing(ostree::ObjectType::Commit, commit));
+            };
+            let base = old
+                .as_ref()
+                .filter(|old| !target.join(format!("state/{old}.commitpartial")).exists())
+                .map(|old| repo.load_variant_if_exists(ostree::ObjectType::Commit, old))
+                .transpose()?
+                .flatten()
+                .map(|v| Root::of_commit(&v));
+            treediff::walk(
+                &repo,
+                &Root::of_commit(&variant),
+                base.as_ref(),
+                &mut seen,
+                &mut |id| {
+                    let kind = match id.objtype {
+                        objtype::FILE => ostree::ObjectType::File,
+                        objtype::DIR_TREE => ostree::ObjectType::DirTree,
+                        _ => ostree::ObjectType::DirMeta,
+                    };
+                    if repo.has_object(kind, &id.hex(), gio::Cancellable::NONE)? {
+                        Ok(())
+                    } else {
+                        Err(missing(kind, &id.hex()))
+                    }
+                },
+            )?;
         }
-        Ok(checked.len())
+        Ok(seen.len())
     }
 
     /// Whether the staged detached metadata of `commit` is byte for byte what the checks saw

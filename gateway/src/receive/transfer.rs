@@ -133,7 +133,7 @@ async fn walk(
             }
             _ => 0,
         };
-        if !pool.send(id, flags, data).await {
+        if !pool.send(id, flags, data, 0).await {
             break; // a worker rejected an object: `finish` reports it
         }
         objects += 1;

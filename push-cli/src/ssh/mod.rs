@@ -146,6 +146,16 @@ pub async fn connect(settings: &SshSettings, warn: &mut dyn FnMut(String)) -> Re
         shared: shared.clone(),
     };
     let config = client::Config {
+        // AES-GCM first: it runs on the CPU's AES instructions, where there are any (the
+        // client's order decides); the gateway decrypts every byte of a push.
+        preferred: russh::Preferred {
+            cipher: std::borrow::Cow::Borrowed(&[
+                russh::cipher::AES_256_GCM,
+                russh::cipher::CHACHA20_POLY1305,
+                russh::cipher::AES_256_CTR,
+            ]),
+            ..russh::Preferred::default()
+        },
         nodelay: true,
         keepalive_interval: settings.server_alive_interval,
         inactivity_timeout: None,

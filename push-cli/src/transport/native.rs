@@ -12,6 +12,7 @@ use ostree::gio;
 use ostree::gio::prelude::*;
 use russh::ChannelMsg;
 use tokio::io::{AsyncRead, AsyncWriteExt};
+use wire::treediff::{self, Root};
 use wire::{kind, ObjectId, RefRequest, Status as WireStatus};
 
 use super::{PushRequest, RemoteOutcome};
@@ -279,24 +280,13 @@ fn open(path: &Path) -> Result<ostree::Repo> {
     Ok(repo)
 }
 
-fn objtype(t: ostree::ObjectType) -> Option<u8> {
-    Some(match t {
-        ostree::ObjectType::File => wire::objtype::FILE,
-        ostree::ObjectType::DirTree => wire::objtype::DIR_TREE,
-        ostree::ObjectType::DirMeta => wire::objtype::DIR_META,
-        ostree::ObjectType::Commit => wire::objtype::COMMIT,
-        _ => return None,
-    })
-}
-
 /// For each (gateway's current, new) pair: the new commit and its parents down to the current
-/// one (the gateway checks the fast-forward with them), and every object reachable from the
-/// new commit that the current one does not already reach.
+/// one (the gateway checks the fast-forward with them), and every object of the new commit's
+/// tree that is not at the same path in the current one (see `wire::treediff`).
 fn plan(path: &Path, pending: &[(Option<String>, String)]) -> Result<Plan> {
     let repo = open(path)?;
     let mut commits = Vec::new();
     let mut sent = HashSet::new();
-    let mut have = HashSet::new();
     let mut objects = Vec::new();
     let mut listed = HashSet::new();
     for (old, new) in pending {
@@ -331,21 +321,20 @@ fn plan(path: &Path, pending: &[(Option<String>, String)]) -> Result<Plan> {
                 meta.map(|m| m.data_as_bytes().to_vec()),
             ));
         }
-        if let Some(old) = old.as_ref().filter(|_| reached_old) {
-            for o in repo.traverse_commit(old, 0, gio::Cancellable::NONE)? {
-                have.insert((o.checksum().to_string(), o.object_type()));
-            }
-        }
-        for o in repo.traverse_commit(new, 0, gio::Cancellable::NONE)? {
-            let key = (o.checksum().to_string(), o.object_type());
-            let Some(t) = objtype(o.object_type()) else {
-                continue;
-            };
-            if have.contains(&key) || !listed.insert(key) {
-                continue;
-            }
-            objects.push(ObjectId::from_hex(t, o.checksum()).ok_or_else(|| anyhow!("bad checksum"))?);
-        }
+        // Only what changed since the gateway's commit: unchanged subtrees are not walked.
+        let root_of = |c: &str| -> Result<Root> {
+            Ok(Root::of_commit(
+                &repo.load_variant(ostree::ObjectType::Commit, c)?,
+            ))
+        };
+        let base = match old.as_ref().filter(|_| reached_old) {
+            Some(old) => Some(root_of(old)?),
+            None => None,
+        };
+        treediff::walk::<anyhow::Error>(&repo, &root_of(new)?, base.as_ref(), &mut listed, &mut |id| {
+            objects.push(id);
+            Ok(())
+        })?;
     }
     Ok(Plan { commits, objects })
 }

@@ -279,3 +279,40 @@ fn symlinks_verify_cleanly() {
         "GLib criticals in the gateway log: {log}"
     );
 }
+
+#[test]
+fn update_whose_changed_subtree_is_incomplete() {
+    // The proof skips subtrees unchanged since the ref's current commit: a changed one must
+    // still be checked in full.
+    let w = world();
+    let c1 = w
+        .local
+        .commit("app/a")
+        .file("same/f", "unchanged")
+        .file("changed/g", "before")
+        .timestamp(T0)
+        .run();
+    let o = push(&w, &[("app/a", Some(c1.clone()))], false, Hostility::default());
+    assert_eq!(o.exit, Some(0), "{}", o.stderr);
+    let c2 = w
+        .local
+        .commit("app/a")
+        .file("same/f", "unchanged")
+        .file("changed/g", "after")
+        .timestamp(T0 + 1)
+        .run();
+    let o = push(
+        &w,
+        &[("app/a", Some(c2))],
+        false,
+        Hostility {
+            omit_from_list: Some(wire::objtype::FILE),
+            ..Default::default()
+        },
+    );
+    assert_eq!(o.exit, Some(1), "{}", o.stderr);
+    let text = format!("{} {:?}", o.stderr, o.last);
+    assert!(text.contains("is missing"), "{text}");
+    assert_eq!(w.target().rev_parse("app/a"), Some(c1));
+    w.target().fsck();
+}

@@ -12,6 +12,7 @@ use crate::receive::{locks::RepoLocks, staging};
 use crate::server::{self, Shared};
 use crate::state::StateDir;
 use crate::store::{audit, Store};
+use crate::summary::Summaries;
 
 pub fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -103,13 +104,16 @@ pub async fn run(
     if let Some(metrics) = config.metrics.listen {
         crate::metrics::serve(metrics).await?;
     }
+    let config_slot = tokio::sync::watch::Sender::new(Arc::new(config));
+    let repo_locks = Arc::new(RepoLocks::default());
+    let summaries = Summaries::new(config_slot.subscribe(), state.root.clone(), repo_locks.clone());
     let shared = Arc::new(Shared {
         store,
         state,
-        config_slot: std::sync::RwLock::new(Arc::new(config)),
+        config_slot,
         config_path: config_path.clone(),
-        repo_locks: Arc::new(RepoLocks::default()),
-        summaries: Default::default(),
+        repo_locks,
+        summaries,
         sessions: Default::default(),
         receives: TaskTracker::new(),
         abort: CancellationToken::new(),

@@ -1,9 +1,9 @@
 //! Operations on the published repo: the summary signed with the repo's configured GPG key
 //! (verified by an ostree client with gpg-verify-summary), and static deltas generated after a
 //! fast-forward, listed by the regenerated summary and usable by `ostree pull
-//! --require-static-deltas`.
+//! --require-static-deltas`; `[summary] coalesce_ms` applied by a reload.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use e2e_tests::world::{assert_exit, World, T0};
 use e2e_tests::{run, run_ok, GpgHome, OstreeRepo};
@@ -119,4 +119,46 @@ fn signed_summary_and_static_deltas() {
         Some(second.as_str())
     );
     client.fsck();
+}
+
+/// Generous bound for waits on the gateway's background work (a hang detector, not a timing
+/// assertion: the work itself takes well under a second).
+const WAIT: Duration = Duration::from_secs(120);
+
+/// Polls `done` until it holds; panics naming `what` after [`WAIT`].
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {WAIT:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn coalesce_ms_reload_releases_a_waiting_regeneration() {
+    // An hour of coalescing: the push's summary regeneration waits (the refs already moved).
+    let w = World::with_config(&[], |_| "[summary]\ncoalesce_ms = 3600000\n".to_string());
+    let commit = w.local.commit("os/main").timestamp(T0).run();
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let _ = done.send(w.push("main URL os/main"));
+        });
+        // Settled `accepted`: the push's only remaining step is the summary, whose worker
+        // started with the hour-long wait.
+        wait_until("push accepted", || {
+            w.audit().iter().any(|r| r["state"] == "accepted")
+        });
+        w.gw.write_config("[summary]\ncoalesce_ms = 0\n");
+        w.served.signal("HUP");
+        match result.recv_timeout(WAIT) {
+            Ok(out) => assert_exit(&out, 0),
+            Err(_) => {
+                w.served.signal("KILL"); // ends the push, so the scope can end
+                panic!("the push still waits for its summary after coalesce_ms = 0 was reloaded");
+            }
+        }
+    });
+    let summary = run_ok(w.target().ostree().args(["summary", "--view"]));
+    assert!(summary.contains(&commit), "{summary}");
 }

@@ -9,12 +9,14 @@
 //! This crate does no I/O and holds no state: the gateway loads rules and
 //! verifies signatures/timestamps, then hands plain facts to [`decide`].
 
+mod containment;
 pub mod decide;
 pub mod names;
 pub mod pattern;
 pub mod rule;
 mod timefmt;
 
+pub use containment::{TooComplex, MAX_STATES};
 pub use decide::{decide, Decision, Facts, MatchOutcome, Request, SignatureStatus, TraceStep};
 pub use names::{validate_name, validate_ref_name, NameError};
 pub use pattern::{Pattern, PatternError};

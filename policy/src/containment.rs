@@ -269,28 +269,30 @@ impl Builder {
     /// closure holds `accept`.
     fn finish(self, accept: usize, alphabet: &Alphabet) -> Nfa {
         let n = self.moves.len();
-        let mut next = vec![vec![Vec::new(); alphabet.len()]; n];
+        let mut next = Vec::with_capacity(n);
         let mut accepting = vec![false; n];
-        for s in 0..n {
+        for (s, accepts) in accepting.iter_mut().enumerate() {
+            let mut row = vec![Vec::new(); alphabet.len()];
             for p in self.closure(s) {
-                accepting[s] |= p == accept;
+                *accepts |= p == accept;
                 for &(on, to) in &self.moves[p] {
-                    for sym in 0..alphabet.len() {
+                    for (sym, targets) in row.iter_mut().enumerate() {
                         let reads = match on {
                             On::Symbol(x) => sym == x,
                             On::NonSlash => sym != alphabet.slash(),
                             On::Slash => sym == alphabet.slash(),
                         };
                         if reads {
-                            next[s][sym].push(to as u32);
+                            targets.push(to as u32);
                         }
                     }
                 }
             }
-            for targets in &mut next[s] {
+            for targets in &mut row {
                 targets.sort_unstable();
                 targets.dedup();
             }
+            next.push(row);
         }
         Nfa { next, accepting }
     }

@@ -11,6 +11,7 @@
 
 mod containment;
 pub mod decide;
+pub mod grant;
 pub mod names;
 pub mod pattern;
 pub mod rule;
@@ -18,6 +19,7 @@ mod timefmt;
 
 pub use containment::{TooComplex, MAX_STATES};
 pub use decide::{decide, Decision, Facts, MatchOutcome, Request, SignatureStatus, TraceStep};
+pub use grant::{check_grant, Grant, GrantRefusal};
 pub use names::{validate_name, validate_ref_name, NameError};
 pub use pattern::{Pattern, PatternError};
 pub use rule::{Effect, Op, OpSet, Rule, RuleError, Subject};

@@ -121,6 +121,29 @@ pub fn verify_commit(
     best.unwrap_or(SignatureStatus::Unsigned)
 }
 
+/// Whether `signatures` (a repo's `summary.sig`) hold a good signature over `summary` by `key`,
+/// the summary signing key in the GnuPG home `homedir`. Only the key's public part is taken
+/// from that home; the check runs in a scratch home like a commit's.
+pub fn summary_signed_by(
+    homedir: &std::path::Path,
+    key: &str,
+    summary: &[u8],
+    signatures: &[u8],
+) -> anyhow::Result<bool> {
+    let mut ctx = Context::from_protocol(Protocol::OpenPgp).context("cannot start gpgme")?;
+    ctx.set_engine_home_dir(homedir.to_string_lossy().as_ref())
+        .context("cannot set GnuPG home")?;
+    ctx.set_armor(true);
+    let found = ctx
+        .get_key(key)
+        .with_context(|| format!("no key {key} in {}", homedir.display()))?;
+    let mut armored = Vec::new();
+    ctx.export_keys([&found], ExportMode::empty(), &mut armored)?;
+    // summary.sig has the layout of a commit's detached metadata (`ostree.gpgsigs`).
+    let status = verify_commit(&[String::from_utf8(armored)?], summary, Some(signatures));
+    Ok(matches!(status, policy::SignatureStatus::Valid { .. }))
+}
+
 fn classify(sig: &gpgme::results::Signature<'_>) -> policy::SignatureStatus {
     use gpgme::SignatureSummary as S;
     use policy::SignatureStatus;

@@ -11,7 +11,9 @@ use crate::config::{Config, LogFormat};
 use crate::receive::{locks::RepoLocks, staging};
 use crate::server::{self, Shared};
 use crate::state::StateDir;
+use crate::store::repos::Repo;
 use crate::store::{audit, Store};
+use crate::summary::{needs_repair, Job, Repair, Summaries};
 
 pub fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -25,8 +27,9 @@ pub fn init_logging(config: &Config) {
     };
 }
 
-/// Startup crash recovery: a previous process may have died mid-push.
-pub async fn recover(store: &Store, state: &StateDir, config: &Config) -> anyhow::Result<()> {
+/// Startup crash recovery: a previous process may have died mid-push, or left a summary
+/// unsigned after a signing failure.
+pub async fn recover(store: &Store, state: &StateDir, summaries: &Summaries) -> anyhow::Result<()> {
     let mut conn = store.conn().await?;
     let failed = audit::recover_in_progress(&mut conn).await?;
     if failed > 0 {
@@ -35,22 +38,9 @@ pub async fn recover(store: &Store, state: &StateDir, config: &Config) -> anyhow
             "marked audit rows left in progress by a previous run as failed"
         );
     }
-    // A crash between a ref move and the summary regeneration leaves a stale summary.
     let repos = crate::store::repos::list(&mut conn).await?;
     for repo in repos {
-        let job = crate::summary::Job::new(
-            repo.id,
-            std::path::Path::new(&repo.path),
-            config.repos.get(&repo.name),
-            &state.root,
-        );
-        match tokio::task::spawn_blocking(move || refresh_stale_summary(&job)).await? {
-            Ok(true) => {
-                tracing::warn!(repo = %repo.name, "summary was stale (interrupted push): regenerated")
-            }
-            Ok(false) => {}
-            Err(e) => tracing::error!(repo = %repo.name, error = %e, "cannot check the summary"),
-        }
+        repair_summary(state, summaries, &repo).await;
     }
     let root = state.repos_root.clone();
     let removed = tokio::task::spawn_blocking(move || staging::clean_stale(&root)).await??;
@@ -60,36 +50,34 @@ pub async fn recover(store: &Store, state: &StateDir, config: &Config) -> anyhow
     Ok(())
 }
 
-/// Runs the server. `config_path` is what `--config` named (re-read on SIGHUP).
-/// Regenerates the summary if it does not list exactly the repo's refs. Returns whether it did.
-fn refresh_stale_summary(job: &crate::summary::Job) -> anyhow::Result<bool> {
-    let path = job.path.as_path();
-    let repo = ostree::Repo::new_for_path(path);
-    repo.open(ostree::gio::Cancellable::NONE)?;
-    let mut refs: Vec<(String, String)> = repo
-        .list_refs(None, ostree::gio::Cancellable::NONE)?
-        .into_iter()
-        .collect();
-    refs.sort();
-    let listed = match std::fs::read(path.join("summary")) {
-        Ok(bytes) => {
-            let mut listed = crate::receive::source::parse_summary_refs(&bytes).unwrap_or_default();
-            listed.sort();
-            Some(listed)
+/// Rewrites a stale or unsigned summary; a failure is logged (and retried by the worker).
+async fn repair_summary(state: &StateDir, summaries: &Summaries, repo: &Repo) {
+    let job = Job::new(
+        repo.id,
+        std::path::Path::new(&repo.path),
+        summaries.config().repos.get(&repo.name),
+        &state.root,
+    );
+    let repair = match tokio::task::spawn_blocking(move || needs_repair(&job)).await {
+        Ok(Ok(Some(repair))) => repair,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => return tracing::error!(repo = %repo.name, error = %e, "cannot check the summary"),
+        Err(e) => return tracing::error!(repo = %repo.name, error = %e, "cannot check the summary"),
+    };
+    match (summaries.repair(repo).await, repair) {
+        (Ok(()), Repair::Stale) => {
+            tracing::warn!(repo = %repo.name, "summary was stale (interrupted push): regenerated")
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e.into()),
-    };
-    let fresh = match listed {
-        Some(listed) => listed == refs,
-        None => refs.is_empty(),
-    };
-    if !fresh {
-        crate::summary::write_summary(job)?;
+        (Ok(()), Repair::Unsigned) => tracing::warn!(
+            repo = %repo.name,
+            "summary was not signed by the configured key: re-signed"
+        ),
+        // The worker logged the error and retries.
+        (Err(_), _) => tracing::error!(repo = %repo.name, ?repair, "cannot repair the summary at startup"),
     }
-    Ok(!fresh)
 }
 
+/// Runs the server. `config_path` is what `--config` named (re-read on SIGHUP).
 pub async fn run(
     config: Config,
     config_path: Option<std::path::PathBuf>,
@@ -98,18 +86,22 @@ pub async fn run(
     args: ServeArgs,
 ) -> anyhow::Result<()> {
     init_logging(&config);
-    recover(&store, &state, &config).await?;
     let listen = args.listen.unwrap_or(config.server.listen);
-    if let Some(metrics) = config.metrics.listen {
+    let metrics = config.metrics.listen;
+    let config_slot = tokio::sync::watch::Sender::new(Arc::new(config));
+    let repo_locks = Arc::new(RepoLocks::default());
+    let summaries = Summaries::new(config_slot.subscribe(), state.root.clone(), repo_locks.clone());
+    recover(&store, &state, &summaries).await?;
+    if let Some(metrics) = metrics {
         crate::metrics::serve(metrics).await?;
     }
     let shared = Arc::new(Shared {
         store,
         state,
-        config_slot: std::sync::RwLock::new(Arc::new(config)),
+        config_slot,
         config_path: config_path.clone(),
-        repo_locks: Arc::new(RepoLocks::default()),
-        summaries: Default::default(),
+        repo_locks,
+        summaries,
         sessions: Default::default(),
         receives: TaskTracker::new(),
         abort: CancellationToken::new(),

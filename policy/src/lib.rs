@@ -9,13 +9,17 @@
 //! This crate does no I/O and holds no state: the gateway loads rules and
 //! verifies signatures/timestamps, then hands plain facts to [`decide`].
 
+mod containment;
 pub mod decide;
+pub mod grant;
 pub mod names;
 pub mod pattern;
 pub mod rule;
 mod timefmt;
 
+pub use containment::{TooComplex, MAX_STATES};
 pub use decide::{decide, Decision, Facts, MatchOutcome, Request, SignatureStatus, TraceStep};
+pub use grant::{check_grant, Grant, GrantRefusal};
 pub use names::{validate_name, validate_ref_name, NameError};
 pub use pattern::{Pattern, PatternError};
 pub use rule::{Effect, Op, OpSet, Rule, RuleError, Subject};

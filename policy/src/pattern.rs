@@ -42,7 +42,7 @@ pub enum PatternError {
 
 /// One element of a segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tok {
+pub(crate) enum Tok {
     Lit(char),
     /// `?`
     One,
@@ -53,7 +53,7 @@ enum Tok {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
+pub(crate) enum Segment {
     /// `**`: zero or more whole segments.
     Any,
     Toks(Vec<Tok>),
@@ -89,6 +89,40 @@ impl Pattern {
         &self.source
     }
 
+    pub(crate) fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    fn uses_user(&self) -> bool {
+        self.segments
+            .iter()
+            .any(|s| matches!(s, Segment::Toks(t) if t.contains(&Tok::User)))
+    }
+
+    /// This pattern as it applies to `user`: `{user}` replaced by the name's characters as
+    /// literals, so that it matches exactly what [`Pattern::matches`] matches for that user.
+    /// `None` when it can match nothing for that user (an empty name or one with `/`).
+    pub fn bind_user(&self, user: &str) -> Option<Pattern> {
+        if !self.uses_user() {
+            return Some(self.clone());
+        }
+        if user.is_empty() || user.contains('/') {
+            return None;
+        }
+        let chars: Vec<char> = user.chars().collect();
+        Some(Pattern {
+            source: self.source.replace(USER_PLACEHOLDER, user),
+            segments: self
+                .segments
+                .iter()
+                .map(|s| match s {
+                    Segment::Any => Segment::Any,
+                    Segment::Toks(t) => Segment::Toks(expand_user(t, &chars)),
+                })
+                .collect(),
+        })
+    }
+
     /// Whether `candidate` (a ref or repo name) matches, with `{user}` bound
     /// to `user`.
     ///
@@ -99,11 +133,7 @@ impl Pattern {
         if candidate.is_empty() {
             return false;
         }
-        let uses_user = self
-            .segments
-            .iter()
-            .any(|s| matches!(s, Segment::Toks(t) if t.contains(&Tok::User)));
-        if uses_user && (user.is_empty() || user.contains('/')) {
+        if self.uses_user() && (user.is_empty() || user.contains('/')) {
             return false;
         }
         let user: Vec<char> = user.chars().collect();

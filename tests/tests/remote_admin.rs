@@ -90,9 +90,10 @@ fn admins_run_admin_commands_over_ssh_and_others_are_refused() {
     assert!(pushes.as_array().unwrap().is_empty(), "{pushes}");
 }
 
-#[test]
-fn team_admins_manage_their_team_and_cannot_grant_more_than_they_hold() {
-    let w = World::new(&[]); // rule #1: alice create,update everywhere
+/// World (rule #1: alice create,update everywhere) plus bob, admin of team `apps`, with
+/// rule #2: `apps` may create,update `app/**` in repo `main`. Returns bob's SSH client.
+fn team_admin_world() -> (World, SshKeyPair) {
+    let w = World::new(&[]);
     let gw = &w.gw;
     for user in ["bob", "carol"] {
         gw.ok(&["user", "add", user]);
@@ -120,17 +121,28 @@ fn team_admins_manage_their_team_and_cannot_grant_more_than_they_hold() {
         "--allow",
         "create,update",
     ]);
+    (w, bob_key)
+}
+
+/// Runs `line` as `bob`; it must succeed.
+fn ok(bob: &OpenSsh, line: &str) {
+    assert_exit(&bob.exec(line), 0);
+}
+
+/// Runs `line` as `bob`; it must fail with `why` on stderr.
+fn refused(bob: &OpenSsh, line: &str, why: &str) {
+    let out = bob.exec(line);
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains(why), "{line}: {}", stderr(&out));
+}
+
+#[test]
+fn team_admins_manage_their_team_and_cannot_grant_more_than_they_hold() {
+    let (w, bob_key) = team_admin_world();
+    let gw = &w.gw;
     let bob = OpenSsh::new(gw, &w.served, &bob_key, "bob");
-    let ok = |line: &str| {
-        let out = bob.exec(line);
-        assert_exit(&out, 0);
-        out
-    };
-    let refused = |line: &str, why: &str| {
-        let out = bob.exec(line);
-        assert_exit(&out, 1);
-        assert!(stderr(&out).contains(why), "{line}: {}", stderr(&out));
-    };
+    let ok = |line: &str| ok(&bob, line);
+    let refused = |line: &str, why: &str| refused(&bob, line, why);
 
     ok("team list --json");
     ok("team add-member apps carol");
@@ -182,4 +194,98 @@ fn team_admins_manage_their_team_and_cannot_grant_more_than_they_hold() {
         .unwrap()
         .iter()
         .any(|r| r["user"] == "bob" && r["op"] == "admin: team add-member apps carol"));
+}
+
+#[test]
+fn team_admin_grants_are_compared_as_languages_and_earlier_denies_count() {
+    let (w, bob_key) = team_admin_world();
+    let gw = &w.gw;
+    let bob = OpenSsh::new(gw, &w.served, &bob_key, "bob");
+    // Rule #3: apps may create `release/*/stable` in every repo.
+    gw.ok(&[
+        "rule",
+        "add",
+        "--repo",
+        "*",
+        "--ref",
+        "release/*/stable",
+        "--team",
+        "apps",
+        "--allow",
+        "create",
+    ]);
+    // Shapes the former string check refused, inside what bob holds.
+    ok(
+        &bob,
+        "rule add --repo main --ref release/x86_64/stable --team apps --allow create",
+    );
+    ok(&bob, "rule add --repo main --ref app --team apps --allow update");
+    refused(
+        &bob,
+        "rule add --repo main --ref release/*/beta --team apps --allow create",
+        "you cannot grant more than you hold: no allow rule gives you create",
+    );
+    // A deny for bob ahead of rule #2 takes app/secret/** from him: he cannot hand it out.
+    gw.ok(&[
+        "rule",
+        "add",
+        "--repo",
+        "main",
+        "--ref",
+        "app/secret/**",
+        "--user",
+        "bob",
+        "--deny",
+        "create",
+        "--position",
+        "1",
+    ]);
+    let rules = gw.ok_json(&["rule", "list", "--json"]);
+    let deny = &rules.as_array().unwrap()[0];
+    assert_eq!(deny["effect"], "deny");
+    let why = format!(
+        "you cannot grant more than you hold: rule #{} denies you create on part of ref",
+        deny["id"]
+    );
+    for ref_pattern in ["app/**", "app/*/stable", "app/secret"] {
+        refused(
+            &bob,
+            &format!("rule add --repo main --ref {ref_pattern} --team apps --allow create"),
+            &why,
+        );
+    }
+    ok(
+        &bob,
+        "rule add --repo main --ref app/public/** --team apps --allow create",
+    );
+    ok(
+        &bob,
+        "rule add --repo main --ref app/** --team apps --allow update",
+    ); // not denied
+    let granted: Vec<String> = gw
+        .ok_json(&["rule", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["subject_kind"] == "team" && r["subject_name"] == "apps")
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["ref_pattern"].as_str().unwrap(),
+                r["ops"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        granted,
+        [
+            "app/** create,update",
+            "release/*/stable create",
+            "release/x86_64/stable create",
+            "app update",
+            "app/public/** create",
+            "app/** update"
+        ],
+        "bob's refused grants left no rule"
+    );
 }

@@ -181,18 +181,7 @@ async fn summarize(shared: &Arc<Shared>, repo: &Repo, reporter: &Reporter) {
 
 /// Coalesced (and, if configured, signed) summary regeneration for `repo`.
 pub async fn regenerate_summary(shared: &Arc<Shared>, repo: &Repo) -> Result<(), String> {
-    let config = shared.config();
-    let job = crate::summary::Job::new(
-        repo.id,
-        std::path::Path::new(&repo.path),
-        config.repos.get(&repo.name),
-        &shared.state.root,
-    );
-    let coalesce = std::time::Duration::from_millis(config.summary.coalesce_ms);
-    shared
-        .summaries
-        .regenerate(job, coalesce, shared.repo_locks.clone())
-        .await
+    shared.summaries.regenerate(repo).await
 }
 
 /// Static deltas from each moved ref's previous commit, in the background (never on the

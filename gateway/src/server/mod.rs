@@ -28,8 +28,9 @@ use crate::store::Store;
 pub struct Shared {
     pub store: Store,
     pub state: StateDir,
-    /// Replaced as a whole on SIGHUP; readers take a snapshot with [`Shared::config`].
-    pub config_slot: std::sync::RwLock<Arc<Config>>,
+    /// Replaced as a whole on SIGHUP; readers take a snapshot with [`Shared::config`], the
+    /// summary workers also watch it for changes.
+    pub config_slot: tokio::sync::watch::Sender<Arc<Config>>,
     /// The config file the server was started with (for SIGHUP and remote admin commands).
     pub config_path: Option<std::path::PathBuf>,
     pub repo_locks: Arc<RepoLocks>,
@@ -45,12 +46,12 @@ pub struct Shared {
 impl Shared {
     /// The current configuration (a cheap snapshot: one push sees one config throughout).
     pub fn config(&self) -> Arc<Config> {
-        self.config_slot.read().expect("config lock").clone()
+        self.config_slot.borrow().clone()
     }
 
     /// Swaps in a reloaded configuration for everything that starts from now on.
     pub fn replace_config(&self, config: Config) {
-        *self.config_slot.write().expect("config lock") = Arc::new(config);
+        self.config_slot.send_replace(Arc::new(config));
     }
 }
 

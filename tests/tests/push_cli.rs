@@ -670,3 +670,20 @@ fn ctrl_c_before_the_ref_update_moves_nothing() {
     }
     panic!("audit row not settled: {:?}", w.audit());
 }
+
+#[test]
+fn a_local_failure_mid_push_ends_both_sides_at_once() {
+    // The local ref names a commit the local repo lacks: the client fails after the gateway
+    // answered. It must say why and tell the gateway, not leave both waiting for each other.
+    let f = Fixture::new();
+    f.commit("os/main", &[("a", "one")]);
+    let missing = "ab".repeat(32);
+    run_ok(ostree(&f.local()).args(["refs", "--create=os/ghost", &missing]));
+    let out = run_limited(
+        &mut f.push_command(&[&f.dest("main"), "os/ghost"]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    must_show(&out, &missing[..12]);
+    assert_eq!(f.remote("os/ghost"), None);
+}

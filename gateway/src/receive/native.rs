@@ -103,13 +103,17 @@ pub async fn run_native(
     exit_code
 }
 
+fn client_gave_up(payload: &[u8]) -> ReceiveError {
+    match wire::parse_json::<wire::ErrorMessage>(payload) {
+        Ok(msg) => ReceiveError::Request(format!("client gave up: {}", msg.message)),
+        Err(e) => e.into(),
+    }
+}
+
 async fn expect<R: AsyncRead + Unpin>(reader: &mut R, want: u8, max: u32) -> Result<Vec<u8>, ReceiveError> {
     match wire::read_frame(reader, max).await? {
         Some((k, payload)) if k == want => Ok(payload),
-        Some((kind::ERROR, payload)) => {
-            let msg: wire::ErrorMessage = wire::parse_json(&payload)?;
-            Err(ReceiveError::Request(format!("client gave up: {}", msg.message)))
-        }
+        Some((kind::ERROR, payload)) => Err(client_gave_up(&payload)),
         Some((k, _)) => Err(ReceiveError::Request(format!(
             "protocol error: expected frame '{}', got '{}'",
             want as char, k as char
@@ -215,6 +219,17 @@ impl Push<'_> {
             return Ok(1);
         }
 
+        if self.updates.is_empty() {
+            // Every ref is up to date: nothing to check, stage or audit. The client still
+            // sends its (empty) commit list; read it so it is not cut off mid-write.
+            while let Some((k, _)) = wire::read_frame(reader, commit::MAX_COMMIT_SIZE as u32 * 2).await? {
+                if k == kind::COMMITS_DONE {
+                    break;
+                }
+            }
+            return Ok(0);
+        }
+
         // Commits: each new commit, plus its chain down to the current value (fast-forward proof).
         super::testhook::pause(&shared.state.root, "metadata").await;
         let mut commits = HashMap::new();
@@ -235,6 +250,7 @@ impl Push<'_> {
                     commits.insert(info.checksum.clone(), info);
                 }
                 kind::COMMITS_DONE => break,
+                kind::ERROR => return Err(client_gave_up(&payload)),
                 other => {
                     return Err(ReceiveError::Request(format!(
                         "protocol error: unexpected frame '{}'",
@@ -491,6 +507,7 @@ async fn read_list<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Vec<ObjectId>
                 }
             }
             kind::LIST_DONE => return Ok(listed),
+            kind::ERROR => return Err(client_gave_up(&payload)),
             other => {
                 return Err(ReceiveError::Request(format!(
                     "protocol error: unexpected frame '{}'",

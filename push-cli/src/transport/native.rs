@@ -68,6 +68,16 @@ pub async fn push(conn: &Connection, request: &PushRequest, ui: &mut Ui) -> Resu
         local: request.repo.clone(),
     };
     let result = session.run(&mut frames, &mut out, ui, &mut lines_rx).await;
+    if let Err(e) = &result {
+        // A local failure mid-protocol (an unreadable object, a missing commit): tell the
+        // gateway and end our side, so it stops with nothing moved and closes the channel
+        // instead of waiting for frames that will never come.
+        let message = wire::ErrorMessage {
+            message: format!("{e:#}"),
+        };
+        let _ = wire::write_json(&mut out, kind::ERROR, &message).await;
+        let _ = out.shutdown().await;
+    }
     drop(out);
     let status = pump.await.ok().flatten();
     let mut errors = Vec::new();

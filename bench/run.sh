@@ -360,8 +360,10 @@ for ((r = 1; r <= REPS; r++)); do
     printf 'load_hwm_kb\t%s\t%s\t-\n' "$r" "$hwm" >>"$TSV"
     printf 'load_ok\t%s\t%s\t-\n' "$r" "$ok" >>"$TSV"
     log "load rep $r: $ok/$PUSHERS succeeded; gateway VmHWM ${hwm} kB during the load (before: ${hwm_before} kB)"
-    # Free the disk of this repetition (the next one starts from fresh repos anyway).
-    ((KEEP)) || rm -rf "$pull" "$RUN/pull/pullcopy-$r"
+    # Nothing is deleted until the run ends: on ext4 without a journal (this kind of VM),
+    # creating inodes stays slow for a minute or more after mass deletions (ext4 skips
+    # recently freed inodes one by one), which would tax the next repetition's receive
+    # (it creates one inode per object) but not pull-local (it hardlinks).
 done
 VMHWM_TOTAL=$(status_kb "$GW_PID" VmHWM)
 VMRSS_END=$(status_kb "$GW_PID" VmRSS)

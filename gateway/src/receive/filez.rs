@@ -112,12 +112,27 @@ use glib::prelude::ToVariant;
 
 /// Inflates raw deflate `input` into the hasher; the uncompressed length.
 fn inflate_into(input: &[u8], hasher: &mut Sha256) -> Result<u64, FilezError> {
-    let mut inflater = Decompress::new(false);
-    let mut out = vec![0u8; 128 * 1024];
+    thread_local! {
+        // One inflater and output buffer per worker thread, not fresh ones per object.
+        static STATE: std::cell::RefCell<(Decompress, Vec<u8>)> =
+            std::cell::RefCell::new((Decompress::new(false), vec![0u8; 128 * 1024]));
+    }
+    STATE.with_borrow_mut(|(inflater, out)| {
+        inflater.reset(false);
+        inflate_with(inflater, input, hasher, out)
+    })
+}
+
+fn inflate_with(
+    inflater: &mut Decompress,
+    input: &[u8],
+    hasher: &mut Sha256,
+    out: &mut [u8],
+) -> Result<u64, FilezError> {
     loop {
         let (before_in, before_out) = (inflater.total_in(), inflater.total_out());
         let status = inflater
-            .decompress(&input[before_in as usize..], &mut out, FlushDecompress::None)
+            .decompress(&input[before_in as usize..], out, FlushDecompress::None)
             .map_err(|e| FilezError::Inflate(e.to_string()))?;
         let produced = (inflater.total_out() - before_out) as usize;
         hasher.update(&out[..produced]);

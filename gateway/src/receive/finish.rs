@@ -50,7 +50,9 @@ pub async fn prove_and_apply(
     let staging = Arc::new(staging);
     let result = prove_and_apply_inner(ctx, &staging, updates, dry_run).await;
     let staging = Arc::try_unwrap(staging).ok();
+    let started = std::time::Instant::now();
     tokio::task::spawn_blocking(move || drop(staging)).await?;
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "staging removed");
     result
 }
 
@@ -71,10 +73,16 @@ async fn prove_and_apply_inner(
         .iter()
         .filter_map(|u| Some((u.new.clone()?, u.old.clone())))
         .collect();
+    let started = std::time::Instant::now();
     let checked = {
         let (staging, target) = (staging.clone(), PathBuf::from(&repo.path));
         tokio::task::spawn_blocking(move || staging.prove_complete(&target, &pairs)).await??
     };
+    tracing::debug!(
+        checked,
+        ms = started.elapsed().as_millis() as u64,
+        "completeness proven"
+    );
     reporter
         .verbose(&format!(
             "verified: the push is complete ({checked} new objects checked)"
@@ -128,10 +136,18 @@ async fn prove_and_apply_inner(
         return Err(ReceiveError::Aborted);
     }
     let target = PathBuf::from(&repo.path);
+    let started = std::time::Instant::now();
     let stats = {
         let staging = staging.clone();
         tokio::task::spawn_blocking(move || update::apply(&target, Some(&staging), &moves)).await??
     };
+    tracing::debug!(
+        objects = stats.objects,
+        import_ms = stats.import_ms,
+        sync_ms = stats.sync_ms,
+        ms = started.elapsed().as_millis() as u64,
+        "refs moved"
+    );
     reporter
         .verbose(&format!("imported {} objects", stats.objects))
         .await;

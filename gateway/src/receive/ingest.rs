@@ -153,7 +153,11 @@ impl Ingest {
             .mode(0o644)
             .open(&path);
         match file {
-            Ok(mut file) => Ok(file.write_all(data)?),
+            Ok(mut file) => {
+                file.write_all(data)?;
+                start_writeback(&file);
+                Ok(())
+            }
             // Verified under the same name before: the same bytes, by construction.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
             Err(e) => Err(e.into()),
@@ -176,6 +180,18 @@ impl Ingest {
             repo.commit_transaction(gio::Cancellable::NONE)?;
         }
         Ok(())
+    }
+}
+
+/// Asks the kernel to start writing the file out now, without waiting: the `syncfs` before
+/// the ref move then finds most data already on disk instead of flushing the whole push at
+/// once.
+fn start_writeback(file: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid open descriptor; the call only schedules I/O. A failure is harmless
+    // (syncfs still flushes everything).
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
     }
 }
 

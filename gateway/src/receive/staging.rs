@@ -34,10 +34,6 @@ impl Staging {
         let config = repo.copy_config();
         config.set_string("core", "parent", &target.to_string_lossy());
         repo.write_config(&config)?;
-        // All 256 object directories up front: the ingest workers write objects in place.
-        for byte in 0..=255u8 {
-            std::fs::create_dir_all(staging.path.join(format!("objects/{byte:02x}")))?;
-        }
         Ok(staging)
     }
 

@@ -645,3 +645,14 @@ pub mod pusher;
 pub mod python;
 pub mod server;
 pub mod world;
+
+/// Incompressible bytes (a fixed LCG), so `.filez` sizes stay near the raw size.
+pub fn noise(seed: u32, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (x >> 24) as u8
+        })
+        .collect()
+}

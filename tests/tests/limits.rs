@@ -2,18 +2,8 @@
 //! sessions per user, and the depth of the fast-forward walk. Each: a clear error, no ref moved.
 
 use e2e_tests::native::{Hostility, NativeClient, Outcome};
+use e2e_tests::noise;
 use e2e_tests::world::{assert_exit, stderr, World, T0};
-
-/// Incompressible bytes (a fixed LCG), so `.filez` sizes stay near the raw size.
-fn noise(seed: u32, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 /// Pushes `commit` to ref app/a of repo main over the native protocol.
 fn push_ref(w: &World, commit: String) -> Outcome {

@@ -33,22 +33,7 @@ fn signed_summary_and_static_deltas() {
     assert!(target.path.join("summary.sig").exists(), "summary signed");
 
     // A client that insists on a signed summary, trusting only the signer's key.
-    let client = OstreeRepo::init(&gw.work_dir().join("client"), "bare-user");
-    let pubkey = gw.work_dir().join("signer.asc");
-    std::fs::write(&pubkey, gpg.export_armored(&fpr)).unwrap();
-    run_ok(
-        client
-            .ostree()
-            .args([
-                "remote",
-                "add",
-                "--set=gpg-verify-summary=true",
-                "--set=gpg-verify=false",
-            ])
-            .arg(format!("--gpg-import={}", pubkey.display()))
-            .arg("origin")
-            .arg(format!("file://{}", target.path.display())),
-    );
+    let client = verifying_client(&gw.work_dir(), &gpg.export_armored(&fpr), &target.path);
     let refs = run_ok(client.ostree().args(["remote", "refs", "origin"]));
     assert!(refs.contains("origin:os/main"), "{refs}");
     run_ok(client.ostree().args(["pull", "origin", "os/main"]));
@@ -228,22 +213,8 @@ impl SigningWorld {
     /// An ostree client trusting only the signer's key lists `commit` on os/main.
     fn assert_verified(&self, commit: &str) {
         let dir = tempfile::tempdir_in(self.w.gw.work_dir()).unwrap();
-        let client = OstreeRepo::init(&dir.path().join("client"), "bare-user");
-        let pubkey = dir.path().join("signer.asc");
-        std::fs::write(&pubkey, self.gpg.export_armored(&self.fpr)).unwrap();
-        run_ok(
-            client
-                .ostree()
-                .args([
-                    "remote",
-                    "add",
-                    "--set=gpg-verify-summary=true",
-                    "--set=gpg-verify=false",
-                ])
-                .arg(format!("--gpg-import={}", pubkey.display()))
-                .arg("origin")
-                .arg(format!("file://{}", self.w.target().path.display())),
-        );
+        let key = self.gpg.export_armored(&self.fpr);
+        let client = verifying_client(dir.path(), &key, &self.w.target().path);
         let refs = run_ok(client.ostree().args(["remote", "refs", "origin"]));
         assert!(refs.contains("origin:os/main"), "{refs}");
         let summary = run_ok(self.w.target().ostree().args(["summary", "--view"]));
@@ -318,4 +289,26 @@ fn unsigned_summary_is_re_signed_at_startup() {
     );
     assert!(std::fs::metadata(sw.signature()).unwrap().modified().unwrap() > old);
     sw.assert_verified(&commit);
+}
+
+/// A bare-user repo in `dir` with remote `origin` = `target`, which requires a signed summary
+/// and trusts only `key` (armored).
+fn verifying_client(dir: &std::path::Path, key: &[u8], target: &std::path::Path) -> OstreeRepo {
+    let client = OstreeRepo::init(&dir.join("client"), "bare-user");
+    let pubkey = dir.join("signer.asc");
+    std::fs::write(&pubkey, key).unwrap();
+    run_ok(
+        client
+            .ostree()
+            .args([
+                "remote",
+                "add",
+                "--set=gpg-verify-summary=true",
+                "--set=gpg-verify=false",
+            ])
+            .arg(format!("--gpg-import={}", pubkey.display()))
+            .arg("origin")
+            .arg(format!("file://{}", target.display())),
+    );
+    client
 }

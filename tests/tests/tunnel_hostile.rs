@@ -5,19 +5,9 @@
 
 use std::path::PathBuf;
 
+use e2e_tests::noise;
 use e2e_tests::server::StaticHttp;
 use e2e_tests::world::{assert_exit, stderr, World, T0};
-
-/// Incompressible bytes (a fixed LCG), so `.filez` sizes stay near the raw size.
-fn noise(seed: u32, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 fn world(config: &'static str) -> World {
     World::with_config(&[], move |_| config.into())

@@ -316,3 +316,38 @@ fn update_whose_changed_subtree_is_incomplete() {
     assert_eq!(w.target().rev_parse("app/a"), Some(c1));
     w.target().fsck();
 }
+
+#[test]
+fn bare_user_target_over_both_paths() {
+    // A target that is not an archive repo: content arrives compressed and is converted by
+    // libostree on the way into staging; both paths, then an incremental push, fsck clean.
+    let w = World::new(&[]);
+    w.gw.ok(&["repo", "add", "bu", "--init", "--mode", "bare-user"]);
+    let target = e2e_tests::OstreeRepo::at(&w.gw.repos_root().join("bu"));
+    let c1 = w
+        .local
+        .commit("app/a")
+        .file("bin/tool", vec![5u8; 70_000])
+        .file("etc/conf", "x=1\n")
+        .timestamp(T0)
+        .run();
+    let o = NativeClient::connect(&w.ssh(), &w.local.path).push(
+        "bu",
+        &[("app/a", Some(c1.clone()))],
+        false,
+        Hostility::default(),
+    );
+    assert_ok(&o);
+    assert_eq!(target.rev_parse("app/a").as_deref(), Some(c1.as_str()));
+    let c2 = w
+        .local
+        .commit("app/a")
+        .file("bin/tool", vec![5u8; 70_000])
+        .file("etc/conf", "x=2\n")
+        .timestamp(T0 + 1)
+        .run();
+    let out = w.push("bu URL app/a");
+    e2e_tests::world::assert_exit(&out, 0);
+    assert_eq!(target.rev_parse("app/a").as_deref(), Some(c2.as_str()));
+    target.fsck();
+}

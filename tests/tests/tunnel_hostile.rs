@@ -133,3 +133,32 @@ fn a_trickled_metadata_request_times_out() {
     assert!(w.target().refs().is_empty());
     assert!(w.audit().is_empty(), "no push was attempted: {:?}", w.audit());
 }
+
+#[test]
+fn a_dirtree_left_without_its_children_is_refetched() {
+    // An import cut short (kill -9 while staged objects move into the target) can leave a
+    // dirtree in the target without its children. The tunnel fetch walks such a tree from the
+    // local copy and fetches what is missing, instead of trusting it.
+    let w = world("");
+    let c = w
+        .local
+        .commit("app/b")
+        .file("d/one", "first")
+        .file("d/two", "second")
+        .timestamp(T0)
+        .run();
+    let listing = e2e_tests::run_ok(w.local.ostree().args(["ls", "-C", "-d", &c, "/d"]));
+    let tree = listing
+        .split_whitespace()
+        .nth(4)
+        .expect("dirtree checksum")
+        .to_string();
+    let rel = format!("objects/{}/{}.dirtree", &tree[..2], &tree[2..]);
+    let target = w.target().path;
+    std::fs::create_dir_all(target.join(&rel).parent().unwrap()).unwrap();
+    std::fs::copy(w.local.path.join(&rel), target.join(&rel)).unwrap();
+    let out = w.push("main URL app/b");
+    assert_exit(&out, 0);
+    assert_eq!(w.target().rev_parse("app/b").as_deref(), Some(c.as_str()));
+    w.target().fsck();
+}

@@ -171,23 +171,46 @@ impl Plan {
         }
     }
 
+    /// Queues `checksum` unless it is held here already. A dirtree held here is still walked
+    /// (from the local copy): an interrupted import can leave a dirtree in the target without
+    /// all of its children, and those must be fetched, not assumed. The completeness proof
+    /// checks the result either way.
     fn want(&mut self, kind: u8, checksum: &str) -> Result<(), ReceiveError> {
+        let mut local_trees = Vec::new();
+        self.want_one(kind, checksum, &mut local_trees)?;
+        while let Some(tree) = local_trees.pop() {
+            for (kind, checksum) in dirtree_children(&std::fs::read(&tree)?) {
+                self.want_one(kind, &checksum, &mut local_trees)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn want_one(
+        &mut self,
+        kind: u8,
+        checksum: &str,
+        local_trees: &mut Vec<PathBuf>,
+    ) -> Result<(), ReceiveError> {
         let id = ObjectId::from_hex(kind, checksum)
             .ok_or_else(|| ReceiveError::BadObject(format!("invalid object name {checksum}")))?;
         if !self.seen.insert(id) {
             return Ok(());
         }
-        // An object the target holds is not fetched (nor walked into); the completeness proof
-        // later walks every commit in full, so nothing is taken on trust here.
         let ext = match kind {
             objtype::FILE => self.content_ext,
             other => ingest::ext(other),
         };
         let rel = format!("objects/{}/{}.{ext}", &checksum[..2], &checksum[2..]);
         // symlink_metadata: a bare repo stores a symlink's object as the (dangling) symlink.
-        let present = |root: &Path| root.join(&rel).symlink_metadata().is_ok();
-        if !present(&self.target) && !present(&self.staging) {
-            self.queue.push_back(id);
+        let held = [&self.target, &self.staging]
+            .into_iter()
+            .map(|root| root.join(&rel))
+            .find(|path| path.symlink_metadata().is_ok());
+        match held {
+            None => self.queue.push_back(id),
+            Some(path) if kind == objtype::DIR_TREE => local_trees.push(path),
+            Some(_) => {}
         }
         Ok(())
     }

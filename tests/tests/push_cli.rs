@@ -687,3 +687,24 @@ fn a_local_failure_mid_push_ends_both_sides_at_once() {
     must_show(&out, &missing[..12]);
     assert_eq!(f.remote("os/ghost"), None);
 }
+
+#[test]
+fn many_objects_from_a_bare_user_repo_convert_in_one_transaction() {
+    // Every content object of a bare-user repo arrives uncompressed and is converted by
+    // libostree on both verification workers at once, into one staging transaction.
+    let f = Fixture::new();
+    std::fs::remove_dir_all(f.local()).unwrap();
+    std::fs::create_dir_all(f.local()).unwrap();
+    run_ok(ostree(&f.local()).args(["init", "--mode=bare-user"]));
+    let names: Vec<String> = (0..400).map(|i| format!("f{i}")).collect();
+    let contents: Vec<String> = (0..400).map(|i| format!("content {i}\n").repeat(50)).collect();
+    let files: Vec<(&str, &str)> = names
+        .iter()
+        .zip(&contents)
+        .map(|(n, c)| (n.as_str(), c.as_str()))
+        .collect();
+    let commit = f.commit("os/many", &files);
+    f.push_ok(&[&f.dest("main"), "os/many"]);
+    assert_eq!(f.remote("os/many").as_deref(), Some(commit.as_str()));
+    run_ok(ostree(&f.remote_repo("main")).arg("fsck"));
+}

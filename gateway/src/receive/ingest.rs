@@ -5,6 +5,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use ostree::gio::prelude::*;
 use ostree::{gio, glib};
@@ -18,7 +19,55 @@ pub struct Ingest {
     path: PathBuf,
     /// Raw `.filez` can be stored as-is (the staging repo is an archive repo).
     archive: bool,
-    repo: Option<ostree::Repo>,
+    converter: Arc<Converter>,
+}
+
+/// The staging repo's one libostree transaction, for objects libostree must convert (another
+/// representation than the staging repo's). Shared by the workers: two transactions on one
+/// repo in one process take each other's staging directories (libostree's tmpdir locks are
+/// per process), which failed pushes with "opendir(staging-…): No such file or directory".
+pub struct Converter {
+    path: PathBuf,
+    repo: Mutex<Option<LockedRepo>>,
+}
+
+/// An `ostree::Repo` used by one thread at a time, under `Converter::repo`'s mutex.
+struct LockedRepo(ostree::Repo);
+// SAFETY: the repo is only reached through the mutex, so one thread at a time uses it;
+// libostree objects are not bound to the thread that made them.
+unsafe impl Send for LockedRepo {}
+
+impl Converter {
+    pub fn new(staging: &Path) -> Arc<Converter> {
+        Arc::new(Converter {
+            path: staging.to_path_buf(),
+            repo: Mutex::new(None),
+        })
+    }
+
+    /// Writes a content stream through libostree (which checksums it again on the way).
+    fn write(&self, id: &ObjectId, content: &gio::InputStream, length: u64) -> Result<(), ReceiveError> {
+        let mut slot = self.repo.lock().expect("converter lock");
+        if slot.is_none() {
+            let repo = ostree::Repo::new_for_path(&self.path);
+            repo.open(gio::Cancellable::NONE)?;
+            repo.set_disable_fsync(true);
+            repo.prepare_transaction(gio::Cancellable::NONE)?;
+            *slot = Some(LockedRepo(repo));
+        }
+        let repo = &slot.as_ref().expect("opened").0;
+        repo.write_content(Some(&id.hex()), content, length, gio::Cancellable::NONE)
+            .map_err(|e| rejected(id, e))?;
+        Ok(())
+    }
+
+    /// Commits what libostree staged, once every worker is done.
+    pub fn finish(&self) -> Result<(), ReceiveError> {
+        if let Some(LockedRepo(repo)) = self.repo.lock().expect("converter lock").take() {
+            repo.commit_transaction(gio::Cancellable::NONE)?;
+        }
+        Ok(())
+    }
 }
 
 fn rejected(id: &ObjectId, why: impl std::fmt::Display) -> ReceiveError {
@@ -45,11 +94,11 @@ fn gvariant_type(objtype: u8) -> Option<&'static str> {
 }
 
 impl Ingest {
-    pub fn new(staging: &Path, archive: bool) -> Ingest {
+    pub fn new(staging: &Path, archive: bool, converter: Arc<Converter>) -> Ingest {
         Ingest {
             path: staging.to_path_buf(),
             archive,
-            repo: None,
+            converter,
         }
     }
 
@@ -118,21 +167,7 @@ impl Ingest {
         let stream = stream.unwrap_or_else(|| gio::MemoryInputStream::new().upcast());
         let (content, length) =
             ostree::raw_file_to_content_stream(&stream, &info, Some(&xattrs), gio::Cancellable::NONE)?;
-        let repo = self.repo()?;
-        repo.write_content(Some(&id.hex()), &content, length, gio::Cancellable::NONE)
-            .map_err(|e| rejected(id, e))?;
-        Ok(())
-    }
-
-    fn repo(&mut self) -> Result<&ostree::Repo, ReceiveError> {
-        if self.repo.is_none() {
-            let repo = ostree::Repo::new_for_path(&self.path);
-            repo.open(gio::Cancellable::NONE)?;
-            repo.set_disable_fsync(true);
-            repo.prepare_transaction(gio::Cancellable::NONE)?;
-            self.repo = Some(repo);
-        }
-        Ok(self.repo.as_ref().expect("opened"))
+        self.converter.write(id, &content, length)
     }
 
     /// Writes the object file of an archive-layout repo in place: the staging repo is private
@@ -180,14 +215,6 @@ impl Ingest {
         self.write_loose(&id, "commit", &commit.bytes)?;
         if let Some(meta) = &commit.detached {
             self.write_loose(&id, "commitmeta", meta)?;
-        }
-        Ok(())
-    }
-
-    /// Commits what libostree staged (only used for non-archive targets).
-    pub fn finish(self) -> Result<(), ReceiveError> {
-        if let Some(repo) = self.repo {
-            repo.commit_transaction(gio::Cancellable::NONE)?;
         }
         Ok(())
     }

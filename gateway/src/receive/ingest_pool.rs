@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use wire::ObjectId;
 
-use super::ingest::Ingest;
+use super::ingest::{Converter, Ingest};
 use super::ReceiveError;
 
 const WORKERS: usize = 2;
@@ -26,6 +26,7 @@ pub struct IngestPool {
     budget: Arc<Semaphore>,
     stored: Arc<AtomicU64>,
     workers: Vec<tokio::task::JoinHandle<Result<(), ReceiveError>>>,
+    converter: Arc<Converter>,
 }
 
 impl IngestPool {
@@ -34,12 +35,13 @@ impl IngestPool {
         let rx = Arc::new(Mutex::new(rx));
         let stored = Arc::new(AtomicU64::new(0));
         let budget = Arc::new(Semaphore::new(QUEUE_BYTES));
+        let converter = Converter::new(staging);
         let workers = (0..WORKERS)
             .map(|_| {
                 let (rx, stored, path) = (rx.clone(), stored.clone(), staging.to_path_buf());
-                let budget = budget.clone();
+                let (budget, converter) = (budget.clone(), converter.clone());
                 tokio::task::spawn_blocking(move || -> Result<(), ReceiveError> {
-                    let mut ingest = Ingest::new(&path, archive);
+                    let mut ingest = Ingest::new(&path, archive, converter);
                     let result = loop {
                         let item = rx.lock().expect("ingest queue").blocking_recv();
                         let Some((id, flags, data, start, permit)) = item else {
@@ -55,7 +57,7 @@ impl IngestPool {
                         // Wake a sender waiting for queue space: there is no point anymore.
                         budget.close();
                     }
-                    result.and_then(|()| ingest.finish())
+                    result
                 })
             })
             .collect();
@@ -64,6 +66,7 @@ impl IngestPool {
             budget,
             stored,
             workers,
+            converter,
         }
     }
 
@@ -99,7 +102,11 @@ impl IngestPool {
         }
         match first_error {
             Some(e) => Err(e),
-            None => Ok(self.stored()),
+            None => {
+                let converter = self.converter.clone();
+                tokio::task::spawn_blocking(move || converter.finish()).await??;
+                Ok(self.stored())
+            }
         }
     }
 }

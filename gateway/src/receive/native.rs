@@ -347,7 +347,11 @@ impl Push<'_> {
             .await;
 
         // Objects, verified in parallel as they arrive.
-        let ingest = Ingest::new(&staging.path, repo.mode == "archive");
+        let ingest = Ingest::new(
+            &staging.path,
+            repo.mode == "archive",
+            super::ingest::Converter::new(&staging.path),
+        );
         for c in &new_commits {
             ingest.store_commit(c)?;
         }

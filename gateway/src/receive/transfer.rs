@@ -50,7 +50,7 @@ pub async fn fetch_tunnel(
     {
         let (path, archive, commits) = (fetch.staging.to_path_buf(), fetch.archive, commits.to_vec());
         tokio::task::spawn_blocking(move || {
-            let ingest = Ingest::new(&path, archive);
+            let ingest = Ingest::new(&path, archive, super::ingest::Converter::new(&path));
             commits.iter().try_for_each(|c| ingest.store_commit(c))
         })
         .await??;

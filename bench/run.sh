@@ -211,6 +211,9 @@ timed() { # metric rep command...: runs it, output to a log, records its wall ti
     # time (user + system) of the client (with its children) and of the gateway meanwhile
     local metric=$1 rep=$2 t0 t1 g0 g1
     shift 2
+    # Every sample starts with no dirty data of earlier samples waiting for writeback: a
+    # receive syncs before its ref move and would otherwise pay for the previous writer.
+    sync
     g0=$(gw_cpu)
     t0=$(now)
     local timer=()

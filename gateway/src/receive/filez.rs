@@ -13,6 +13,7 @@
 
 use flate2::{Decompress, FlushDecompress, Status};
 use ostree::glib;
+use ostree::glib::prelude::ToVariant;
 use sha2::{Digest, Sha256};
 
 const ZLIB_HEADER: &str = "(tuuuusa(ayay))";
@@ -107,8 +108,6 @@ pub fn checksum(data: &[u8]) -> Result<String, FilezError> {
     }
     Ok(hex::encode(hasher.finalize()))
 }
-
-use glib::prelude::ToVariant;
 
 /// Inflates raw deflate `input` into the hasher; the uncompressed length.
 fn inflate_into(input: &[u8], hasher: &mut Sha256) -> Result<u64, FilezError> {

@@ -108,7 +108,7 @@ impl Ingest {
             objtype::FILE => self.store_content(id, flags, data),
             _ => {
                 Self::check_metadata(id, data)?;
-                self.write_loose(id, ext(id.objtype), data)
+                write_loose(&self.path, id, ext(id.objtype), data)
             }
         }
     }
@@ -159,7 +159,7 @@ impl Ingest {
             ));
         }
         if self.archive && compressed {
-            return self.write_loose(id, "filez", data);
+            return write_loose(&self.path, id, "filez", data);
         }
         // Another representation than the staging repo's: let libostree convert it.
         let (stream, info, xattrs) = parse()?;
@@ -169,55 +169,58 @@ impl Ingest {
             ostree::raw_file_to_content_stream(&stream, &info, Some(&xattrs), gio::Cancellable::NONE)?;
         self.converter.write(id, &content, length)
     }
+}
 
-    /// Writes the object file of an archive-layout repo in place: the staging repo is private
-    /// to this push and nothing reads it before every worker has finished, so no temp file +
-    /// rename is needed (that was a third of the gateway's CPU on an initial push). An
-    /// `objects/XX` directory is made when its first object comes (making all 256 up front,
-    /// and removing them, cost an incremental push ~0.1 s).
-    fn write_loose(&self, id: &ObjectId, ext: &str, data: &[u8]) -> Result<(), ReceiveError> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let hex = id.hex();
-        let dir = self.path.join("objects").join(&hex[..2]);
-        let path = dir.join(format!("{}.{ext}", &hex[2..]));
-        let open = || {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o644)
-                .open(&path)
-        };
-        let file = match open() {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                match std::fs::create_dir(&dir) {
-                    // The other worker may have made it meanwhile.
-                    Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e.into()),
-                    _ => open(),
-                }
+/// Writes the object file of an archive-layout repo in place: the staging repo is private
+/// to this push and nothing reads it before every worker has finished, so no temp file +
+/// rename is needed (that was a third of the gateway's CPU on an initial push). An
+/// `objects/XX` directory is made when its first object comes (making all 256 up front,
+/// and removing them, cost an incremental push ~0.1 s).
+fn write_loose(root: &Path, id: &ObjectId, ext: &str, data: &[u8]) -> Result<(), ReceiveError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let hex = id.hex();
+    let dir = root.join("objects").join(&hex[..2]);
+    let path = dir.join(format!("{}.{ext}", &hex[2..]));
+    let open = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)
+    };
+    let file = match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            match std::fs::create_dir(&dir) {
+                // The other worker may have made it meanwhile.
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e.into()),
+                _ => open(),
             }
-            other => other,
-        };
-        match file {
-            Ok(mut file) => {
-                file.write_all(data)?;
-                start_writeback(&file);
-                Ok(())
-            }
-            // Verified under the same name before: the same bytes, by construction.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-            Err(e) => Err(e.into()),
         }
+        other => other,
+    };
+    match file {
+        Ok(mut file) => {
+            file.write_all(data)?;
+            start_writeback(&file);
+            Ok(())
+        }
+        // Verified under the same name before: the same bytes, by construction.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e.into()),
     }
+}
 
-    /// Stores a commit already verified by `commit::parse`, with its detached metadata.
-    pub fn store_commit(&self, commit: &super::commit::CommitInfo) -> Result<(), ReceiveError> {
+/// Stores commits already verified by `commit::parse`, with their detached metadata, into the
+/// staging repo at `root` (the same files in every repo mode).
+pub fn store_commits(root: &Path, commits: &[super::commit::CommitInfo]) -> Result<(), ReceiveError> {
+    for commit in commits {
         let id = ObjectId::from_hex(objtype::COMMIT, &commit.checksum).expect("verified checksum");
-        self.write_loose(&id, "commit", &commit.bytes)?;
+        write_loose(root, &id, "commit", &commit.bytes)?;
         if let Some(meta) = &commit.detached {
-            self.write_loose(&id, "commitmeta", meta)?;
+            write_loose(root, &id, "commitmeta", meta)?;
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// Asks the kernel to start writing the file out now, without waiting: the `syncfs` before

@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 use wire::{kind, ObjectId, RefResult, Status};
 
 use super::commit::{self, CommitInfo};
-use super::ingest::Ingest;
 use super::ingest_pool::IngestPool;
 use super::source::Source;
 use super::watchdog::{Counted, RateWatch};
@@ -347,14 +346,7 @@ impl Push<'_> {
             .await;
 
         // Objects, verified in parallel as they arrive.
-        let ingest = Ingest::new(
-            &staging.path,
-            repo.mode == "archive",
-            super::ingest::Converter::new(&staging.path),
-        );
-        for c in &new_commits {
-            ingest.store_commit(c)?;
-        }
+        super::ingest::store_commits(&staging.path, &new_commits)?;
         self.receive_objects(reader, out, need, &staging.path, repo.mode == "archive")
             .await?;
 

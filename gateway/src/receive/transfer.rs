@@ -48,12 +48,8 @@ pub async fn fetch_tunnel(
 ) -> Result<(), ReceiveError> {
     check_source_mode(fetch.http).await?;
     {
-        let (path, archive, commits) = (fetch.staging.to_path_buf(), fetch.archive, commits.to_vec());
-        tokio::task::spawn_blocking(move || {
-            let ingest = Ingest::new(&path, archive, super::ingest::Converter::new(&path));
-            commits.iter().try_for_each(|c| ingest.store_commit(c))
-        })
-        .await??;
+        let (path, commits) = (fetch.staging.to_path_buf(), commits.to_vec());
+        tokio::task::spawn_blocking(move || ingest::store_commits(&path, &commits)).await??;
     }
     let pool = IngestPool::start(fetch.staging, fetch.archive);
     let walked = walk(&fetch, commits, &pool, reporter, cancel).await;

@@ -70,6 +70,11 @@ def main():
     print(f"| incremental | {cell('ours_incremental')} | {cell('pull_incremental')} | {ratio(oc, pc)} | "
           f"{cell('py_incremental')} | {ratio(yc, oc)} | <= {TARGETS['incremental_s']:.2f} s | "
           f"{yes(oc is not None and oc <= TARGETS['incremental_s'])} |")
+    ou, pu = med("ours_used"), med("pull_used")
+    if ou is not None:
+        print(f"| initial into a repo with other content | {cell('ours_used')} | {cell('pull_used')} | "
+              f"{ratio(ou, pu)} | | | <= {TARGETS['initial_ratio']} x pull-local | "
+              f"{yes(pu and ou / pu <= TARGETS['initial_ratio'])} |")
     on, pn, yn = med("ours_noop"), med("pull_noop"), med("py_noop")
     print(f"| no-op | {cell('ours_noop')} | {cell('pull_noop')} | {ratio(on, pn)} | "
           f"{cell('py_noop')} | {ratio(yn, on)} | <= {TARGETS['noop_s']:.2f} s | "
@@ -99,7 +104,9 @@ def main():
         a, b = med(f"{prefix}_{phase}_cpu_client"), med(f"{prefix}_{phase}_cpu_gateway")
         return f"{a + b:.2f}" if a is not None and b is not None else "n/a"
 
-    for phase in ["initial", "incremental", "noop"]:
+    for phase in ["initial", "used", "incremental", "noop"]:
+        if med(f"ours_{phase}_cpu_gateway") is None:
+            continue
         print(f"| {phase} | {cpu(f'ours_{phase}_cpu_client')} | {cpu(f'ours_{phase}_cpu_gateway')} | "
               f"{tot('ours', phase)} | {cpu(f'pull_{phase}_cpu_client')} | {cpu(f'py_{phase}_cpu_client')} | "
               f"{cpu(f'py_{phase}_cpu_gateway')} | {tot('py', phase)} |")

@@ -13,6 +13,7 @@
 #      2 added, 1 deleted files) on ref bench/app; and one small commit per concurrent pusher;
 #   3. starts a release gateway on a fresh temp state dir (loopback, ephemeral port);
 #   4. per repetition: our ostree-push initial (fresh gateway repo), incremental, no-op;
+#      the initial again into a repo already holding other content (after the load below);
 #      `ostree pull-local --untrusted` of the same commits into a fresh archive repo (initial,
 #      incremental, no-op; it hardlinks verified objects, writing no object data) and, as a
 #      second baseline, from a copy of the source repo on /dev/shm (it must copy every object,
@@ -363,6 +364,22 @@ for ((r = 1; r <= REPS; r++)); do
     printf 'load_hwm_kb\t%s\t%s\t-\n' "$r" "$hwm" >>"$TSV"
     printf 'load_ok\t%s\t%s\t-\n' "$r" "$ok" >>"$TSV"
     log "load rep $r: $ok/$PUSHERS succeeded; gateway VmHWM ${hwm} kB during the load (before: ${hwm_before} kB)"
+
+    # The initial commit again, into a repo that already holds other content: the load repo
+    # with its PUSHERS commits (every objects/XX directory exists there, so each object is
+    # moved in on its own; into a fresh repo a whole new directory moves at once). pull-local
+    # into a repo holding the same commits, for the ratio.
+    set_ref "$C1"
+    ours bench "$RUN/keys/bench" "load-$r" "$REF"
+    timed ours_used "$r" "${CMD[@]}"
+    expect_ref "$REPOS/load-$r" "$REF" "$C1"
+    pullu=$RUN/pull/pullused-$r
+    ostree init --repo="$pullu" --mode=archive
+    load_refs=()
+    for ((i = 0; i < PUSHERS; i++)); do load_refs+=("load/load$i"); done
+    ostree --repo="$pullu" pull-local --untrusted "$SRC" "${load_refs[@]}" >/dev/null
+    timed pull_used "$r" ostree --repo="$pullu" pull-local --untrusted "$SRC" "$REF"
+    expect_ref "$pullu" "$REF" "$C1"
     # Nothing is deleted until the run ends: on ext4 without a journal (this kind of VM),
     # creating inodes stays slow for a minute or more after mass deletions (ext4 skips
     # recently freed inodes one by one), which would tax the next repetition's receive

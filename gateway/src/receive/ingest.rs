@@ -4,6 +4,7 @@
 //! bytes are stored as they came (no re-compression) when the target is an archive repo.
 
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -12,14 +13,18 @@ use ostree::{gio, glib};
 use wire::{objtype, ObjectId, FLAG_COMPRESSED};
 
 use super::commit::sha256_hex;
+use super::writeback::Writeback;
 use super::ReceiveError;
 
 /// Writes verified objects into one staging repo; one per worker thread.
 pub struct Ingest {
-    path: PathBuf,
+    /// The staging repo's `objects` directory: files are opened relative to it, not by their
+    /// full path (a path walk of a dozen components per object otherwise).
+    objects: OwnedFd,
     /// Raw `.filez` can be stored as-is (the staging repo is an archive repo).
     archive: bool,
     converter: Arc<Converter>,
+    writeback: Arc<Writeback>,
 }
 
 /// The staging repo's one libostree transaction, for objects libostree must convert (another
@@ -94,12 +99,18 @@ fn gvariant_type(objtype: u8) -> Option<&'static str> {
 }
 
 impl Ingest {
-    pub fn new(staging: &Path, archive: bool, converter: Arc<Converter>) -> Ingest {
-        Ingest {
-            path: staging.to_path_buf(),
+    pub fn new(
+        staging: &Path,
+        archive: bool,
+        converter: Arc<Converter>,
+        writeback: Arc<Writeback>,
+    ) -> Result<Ingest, ReceiveError> {
+        Ok(Ingest {
+            objects: open_objects_dir(staging)?,
             archive,
             converter,
-        }
+            writeback,
+        })
     }
 
     /// Verifies one object and stores it. Nothing is stored for a rejected object.
@@ -108,7 +119,9 @@ impl Ingest {
             objtype::FILE => self.store_content(id, flags, data),
             _ => {
                 Self::check_metadata(id, data)?;
-                write_loose(&self.path, id, ext(id.objtype), data)
+                write_loose(&self.objects, id, ext(id.objtype), data)?;
+                self.writeback.wrote(data.len() as u64);
+                Ok(())
             }
         }
     }
@@ -159,7 +172,9 @@ impl Ingest {
             ));
         }
         if self.archive && compressed {
-            return write_loose(&self.path, id, "filez", data);
+            write_loose(&self.objects, id, "filez", data)?;
+            self.writeback.wrote(data.len() as u64);
+            return Ok(());
         }
         // Another representation than the staging repo's: let libostree convert it.
         let (stream, info, xattrs) = parse()?;
@@ -176,63 +191,52 @@ impl Ingest {
 /// rename is needed (that was a third of the gateway's CPU on an initial push). An
 /// `objects/XX` directory is made when its first object comes (making all 256 up front,
 /// and removing them, cost an incremental push ~0.1 s).
-fn write_loose(root: &Path, id: &ObjectId, ext: &str, data: &[u8]) -> Result<(), ReceiveError> {
-    use std::os::unix::fs::OpenOptionsExt;
+fn write_loose(objects: &OwnedFd, id: &ObjectId, ext: &str, data: &[u8]) -> Result<(), ReceiveError> {
+    use rustix::fs::{Mode, OFlags};
     let hex = id.hex();
-    let dir = root.join("objects").join(&hex[..2]);
-    let path = dir.join(format!("{}.{ext}", &hex[2..]));
-    let open = || {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&path)
-    };
+    let path = format!("{}/{}.{ext}", &hex[..2], &hex[2..]);
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
+    let mode = Mode::from_raw_mode(0o644);
+    let open = || rustix::fs::openat(objects, &path, flags, mode);
     let file = match open() {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            match std::fs::create_dir(&dir) {
+        Err(rustix::io::Errno::NOENT) => {
+            match rustix::fs::mkdirat(objects, &hex[..2], Mode::from_raw_mode(0o775)) {
                 // The other worker may have made it meanwhile.
-                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e.into()),
-                _ => open(),
+                Ok(()) | Err(rustix::io::Errno::EXIST) => open(),
+                Err(e) => return Err(std::io::Error::from(e).into()),
             }
         }
         other => other,
     };
     match file {
-        Ok(mut file) => {
-            file.write_all(data)?;
-            start_writeback(&file);
+        Ok(fd) => {
+            std::fs::File::from(fd).write_all(data)?;
             Ok(())
         }
         // Verified under the same name before: the same bytes, by construction.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e.into()),
+        Err(rustix::io::Errno::EXIST) => Ok(()),
+        Err(e) => Err(std::io::Error::from(e).into()),
     }
+}
+
+fn open_objects_dir(root: &Path) -> Result<OwnedFd, ReceiveError> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    Ok(rustix::fs::open(root.join("objects"), flags, Mode::empty()).map_err(std::io::Error::from)?)
 }
 
 /// Stores commits already verified by `commit::parse`, with their detached metadata, into the
 /// staging repo at `root` (the same files in every repo mode).
 pub fn store_commits(root: &Path, commits: &[super::commit::CommitInfo]) -> Result<(), ReceiveError> {
+    let objects = open_objects_dir(root)?;
     for commit in commits {
         let id = ObjectId::from_hex(objtype::COMMIT, &commit.checksum).expect("verified checksum");
-        write_loose(root, &id, "commit", &commit.bytes)?;
+        write_loose(&objects, &id, "commit", &commit.bytes)?;
         if let Some(meta) = &commit.detached {
-            write_loose(root, &id, "commitmeta", meta)?;
+            write_loose(&objects, &id, "commitmeta", meta)?;
         }
     }
     Ok(())
-}
-
-/// Asks the kernel to start writing the file out now, without waiting: the `syncfs` before
-/// the ref move then finds most data already on disk instead of flushing the whole push at
-/// once.
-fn start_writeback(file: &std::fs::File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a valid open descriptor; the call only schedules I/O. A failure is harmless
-    // (syncfs still flushes everything).
-    unsafe {
-        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-    }
 }
 
 /// `ostree_content_stream_parse`, except that the content stream is an `Option`: libostree

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use wire::ObjectId;
 
 use super::ingest::{Converter, Ingest};
+use super::writeback::Writeback;
 use super::ReceiveError;
 
 const WORKERS: usize = 2;
@@ -27,22 +28,25 @@ pub struct IngestPool {
     stored: Arc<AtomicU64>,
     workers: Vec<tokio::task::JoinHandle<Result<(), ReceiveError>>>,
     converter: Arc<Converter>,
+    writeback: Arc<Writeback>,
 }
 
 impl IngestPool {
-    pub fn start(staging: &Path, archive: bool) -> IngestPool {
+    pub fn start(staging: &Path, archive: bool) -> std::io::Result<IngestPool> {
         let (tx, rx) = mpsc::unbounded_channel::<Item>();
         let rx = Arc::new(Mutex::new(rx));
         let stored = Arc::new(AtomicU64::new(0));
         let budget = Arc::new(Semaphore::new(QUEUE_BYTES));
         let converter = Converter::new(staging);
+        let writeback = Arc::new(Writeback::open(staging)?);
         let workers = (0..WORKERS)
             .map(|_| {
                 let (rx, stored, path) = (rx.clone(), stored.clone(), staging.to_path_buf());
                 let (budget, converter) = (budget.clone(), converter.clone());
+                let writeback = writeback.clone();
                 tokio::task::spawn_blocking(move || -> Result<(), ReceiveError> {
-                    let mut ingest = Ingest::new(&path, archive, converter);
-                    let result = loop {
+                    let ingest = Ingest::new(&path, archive, converter, writeback);
+                    let result = ingest.and_then(|mut ingest| loop {
                         let item = rx.lock().expect("ingest queue").blocking_recv();
                         let Some((id, flags, data, start, permit)) = item else {
                             break Ok(());
@@ -52,7 +56,7 @@ impl IngestPool {
                         }
                         drop((data, permit));
                         stored.fetch_add(1, Ordering::Relaxed);
-                    };
+                    });
                     if result.is_err() {
                         // Wake a sender waiting for queue space: there is no point anymore.
                         budget.close();
@@ -61,13 +65,14 @@ impl IngestPool {
                 })
             })
             .collect();
-        IngestPool {
+        Ok(IngestPool {
             tx: Some(tx),
             budget,
             stored,
             workers,
             converter,
-        }
+            writeback,
+        })
     }
 
     /// Queues one object; waits while the queue is full. `false` once a worker stopped on a
@@ -95,6 +100,7 @@ impl IngestPool {
     pub async fn finish(mut self) -> Result<u64, ReceiveError> {
         drop(self.tx.take());
         let mut first_error = None;
+        tracing::debug!(flushes = self.writeback.flushes(), "early writeback");
         for worker in self.workers.drain(..) {
             if let Err(e) = worker.await? {
                 first_error.get_or_insert(e);

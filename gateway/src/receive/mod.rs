@@ -28,6 +28,7 @@ pub mod testhook;
 pub mod transfer;
 pub mod update;
 pub mod watchdog;
+pub mod writeback;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

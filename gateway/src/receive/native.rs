@@ -288,6 +288,7 @@ impl Push<'_> {
         )
         .await?;
         self.audited = all_allowed;
+        tracing::debug!(allowed = all_allowed, "decided and audited");
         for u in &self.updates {
             let d = u.decision.as_ref().expect("decided");
             let r = self
@@ -329,6 +330,7 @@ impl Push<'_> {
         let staging = finish::create_staging(shared, &repo, &self.push_id).await?;
         let new_commits: Vec<CommitInfo> = self.updates.iter().filter_map(|u| u.commit.clone()).collect();
         let listed = read_list(reader).await?;
+        tracing::debug!(objects = listed.len(), "object list received");
         let need = missing_objects(&repo, listed, &new_commits).await?;
         for chunk in need.chunks(30_000) {
             wire::write_frame(out, kind::NEED, &[&wire::encode_ids(chunk)]).await?;
@@ -344,11 +346,13 @@ impl Push<'_> {
         self.reporter
             .verbose(&format!("{} objects to receive", need.len()))
             .await;
+        tracing::debug!(objects = need.len(), "objects requested");
 
         // Objects, verified in parallel as they arrive.
         super::ingest::store_commits(&staging.path, &new_commits)?;
         self.receive_objects(reader, out, need, &staging.path, repo.mode == "archive")
             .await?;
+        tracing::debug!("objects received and stored");
 
         let dry_run = req.dry_run;
         let ctx = finish::Ctx {
@@ -394,7 +398,7 @@ impl Push<'_> {
         let limits = self.shared.config().limits.clone();
         let total = need.len() as u64;
         let mut pending: HashSet<ObjectId> = need.into_iter().collect();
-        let pool = IngestPool::start(staging, archive);
+        let pool = IngestPool::start(staging, archive)?;
         let watch = RateWatch::new(
             limits.min_transfer_rate,
             Duration::from_secs(limits.stall_timeout_secs),

@@ -51,7 +51,7 @@ pub async fn fetch_tunnel(
         let (path, commits) = (fetch.staging.to_path_buf(), commits.to_vec());
         tokio::task::spawn_blocking(move || ingest::store_commits(&path, &commits)).await??;
     }
-    let pool = IngestPool::start(fetch.staging, fetch.archive);
+    let pool = IngestPool::start(fetch.staging, fetch.archive)?;
     let walked = walk(&fetch, commits, &pool, reporter, cancel).await;
     // Whatever the walk's outcome, let the workers finish with the staging repo.
     let stored = pool.finish().await;

@@ -105,49 +105,62 @@ pub struct ImportStats {
 /// Moves every staged object file into the target: one `rename` each, since staging lives on
 /// the target's filesystem (same layout, same mode). Objects become visible before the refs
 /// move, which is harmless (unreferenced until then; `ostree prune` removes them if the
-/// transaction fails) and is what libostree does too. The data reach the disk before any ref
-/// does: `syncfs` here, and again in `commit_transaction`. Across filesystems (a repo path
-/// configured elsewhere) libostree imports the objects instead.
+/// transaction fails) and is what libostree does too. As in libostree, the data reach the
+/// disk before their final names exist (`syncfs`, so a crash cannot leave a torn object under
+/// a name the next push trusts), and the names before any ref (`commit_transaction` syncs
+/// again). Across filesystems (a repo path configured elsewhere) libostree imports the
+/// objects instead.
 fn import(repo: &ostree::Repo, staging: &Staging, target: &Path) -> Result<ImportStats, ReceiveError> {
-    let started = std::time::Instant::now();
-    match move_objects(&staging.path, target) {
-        Ok(mut stats) => {
-            stats.import_ms = started.elapsed().as_millis() as u64;
-            if !repo.is_disable_fsync() {
-                sync_filesystem(target)?;
-            }
-            stats.sync_ms = started.elapsed().as_millis() as u64 - stats.import_ms;
-            Ok(stats)
-        }
-        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => import_with_libostree(repo, staging),
-        Err(e) => Err(e.into()),
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata(&staging.path)?.dev() != std::fs::metadata(target)?.dev() {
+        return import_with_libostree(repo, staging);
     }
+    let started = std::time::Instant::now();
+    if !repo.is_disable_fsync() {
+        sync_filesystem(&staging.path)?;
+    }
+    let sync_ms = started.elapsed().as_millis() as u64;
+    let mut stats = move_objects(&staging.path, target)?;
+    stats.sync_ms = sync_ms;
+    stats.import_ms = started.elapsed().as_millis() as u64 - sync_ms;
+    Ok(stats)
 }
 
 /// One thread: the kernel serializes renames across directories anyway (measured: two
-/// threads were no faster).
+/// threads were no faster). Names are resolved from the two `objects` directories, not by
+/// full paths. An `objects/XX` directory the target does not have yet (a new repo has none)
+/// moves in as a whole, in one rename.
 fn move_objects(staging: &Path, target: &Path) -> std::io::Result<ImportStats> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let from = rustix::fs::open(staging.join("objects"), flags, Mode::empty())?;
+    let to = rustix::fs::open(target.join("objects"), flags, Mode::empty())?;
     let mut moved = 0;
     for dir in std::fs::read_dir(staging.join("objects"))? {
         let dir = dir?;
         if !dir.file_type()?.is_dir() {
             continue;
         }
-        let mut entries = std::fs::read_dir(dir.path())?.peekable();
-        if entries.peek().is_none() {
+        let names: Vec<_> = std::fs::read_dir(dir.path())?
+            .map(|entry| entry.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()?;
+        if names.is_empty() {
             continue;
         }
-        let to = target.join("objects").join(dir.file_name());
-        match std::fs::create_dir(&to) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
-            _ => {}
+        moved += names
+            .iter()
+            .filter(|n| !n.to_string_lossy().ends_with(".commitmeta"))
+            .count();
+        let sub = Path::new(dir.file_name().as_os_str()).to_path_buf();
+        match rustix::fs::renameat_with(&from, &sub, &to, &sub, rustix::fs::RenameFlags::NOREPLACE) {
+            Ok(()) => continue,
+            // The target has it; or the filesystem cannot rename without replacing.
+            Err(rustix::io::Errno::EXIST | rustix::io::Errno::INVAL) => {}
+            Err(e) => return Err(e.into()),
         }
-        for entry in entries {
-            let entry = entry?;
-            std::fs::rename(entry.path(), to.join(entry.file_name()))?;
-            if !entry.file_name().to_string_lossy().ends_with(".commitmeta") {
-                moved += 1;
-            }
+        for name in &names {
+            let path = sub.join(name);
+            rustix::fs::renameat(&from, &path, &to, &path)?;
         }
     }
     Ok(ImportStats {
@@ -195,4 +208,58 @@ fn import_with_libostree(repo: &ostree::Repo, staging: &Staging) -> Result<Impor
         }
     }
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(root: &Path, rel: &str, data: &str) {
+        let path = root.join("objects").join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+
+    #[test]
+    fn moves_new_directories_whole_and_files_into_existing_ones() {
+        let (staging, target) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        put(staging.path(), "aa/1.filez", "a1");
+        put(staging.path(), "aa/2.dirtree", "a2");
+        put(staging.path(), "bb/3.commit", "b3");
+        put(staging.path(), "bb/3.commitmeta", "b3m");
+        std::fs::create_dir_all(staging.path().join("objects/cc")).unwrap(); // empty: skipped
+        put(target.path(), "bb/old.filez", "old");
+        let stats = move_objects(staging.path(), target.path()).unwrap();
+        assert_eq!(stats.objects, 3, "commitmeta is not an object");
+        let read = |rel: &str| std::fs::read_to_string(target.path().join("objects").join(rel)).unwrap();
+        assert_eq!(
+            (read("aa/1.filez"), read("aa/2.dirtree"), read("bb/3.commit")),
+            ("a1".into(), "a2".into(), "b3".into())
+        );
+        assert_eq!(
+            (read("bb/3.commitmeta"), read("bb/old.filez")),
+            ("b3m".into(), "old".into())
+        );
+        assert!(!staging.path().join("objects/aa").exists(), "moved as a whole");
+        assert_eq!(
+            std::fs::read_dir(staging.path().join("objects/bb"))
+                .unwrap()
+                .count(),
+            0
+        );
+        assert!(!target.path().join("objects/cc").exists());
+    }
+
+    #[test]
+    fn an_existing_object_in_the_target_is_replaced_by_the_same_bytes() {
+        // Two pushes of the same object race: the second rename replaces an identical file.
+        let (staging, target) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        put(staging.path(), "aa/1.filez", "same");
+        put(target.path(), "aa/1.filez", "same");
+        assert_eq!(move_objects(staging.path(), target.path()).unwrap().objects, 1);
+        assert_eq!(
+            std::fs::read_to_string(target.path().join("objects/aa/1.filez")).unwrap(),
+            "same"
+        );
+    }
 }

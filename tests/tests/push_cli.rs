@@ -689,6 +689,55 @@ fn a_local_failure_mid_push_ends_both_sides_at_once() {
 }
 
 #[test]
+fn an_object_unreadable_mid_stream_reaches_the_gateway_as_the_clients_error() {
+    // The objects before it were buffered (several per SSH packet): they are delivered whole,
+    // then the ERROR frame, which the gateway reads as such (not as a broken stream).
+    let f = Fixture::new();
+    // 200 files of 2 KiB that barely compress: several buffers' worth.
+    let mut seed = 7u64;
+    let mut noise = |n: usize| -> String {
+        (0..n)
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                char::from(b"0123456789abcdef"[(seed >> 60) as usize])
+            })
+            .collect()
+    };
+    let names: Vec<String> = (0..200).map(|i| format!("f{i:03}")).collect();
+    let contents: Vec<String> = (0..200).map(|_| noise(2048)).collect();
+    let files: Vec<(&str, &str)> = names
+        .iter()
+        .zip(&contents)
+        .map(|(n, c)| (n.as_str(), c.as_str()))
+        .collect();
+    f.commit("os/broken", &files);
+    // A file late in the tree: its object is one of the last sent.
+    let listing = run_ok(ostree(&f.local()).args(["ls", "-C", "os/broken", "/f190"]));
+    let checksum = listing.split_whitespace().nth(4).unwrap().to_string();
+    let lost = f
+        .local()
+        .join(format!("objects/{}/{}.filez", &checksum[..2], &checksum[2..]));
+    std::fs::remove_file(&lost).unwrap();
+    let out = run_limited(
+        &mut f.push_command(&[&f.dest("main"), "os/broken"]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let lost_name = lost.file_name().unwrap().to_str().unwrap();
+    must_show(&out, lost_name);
+    assert_eq!(f.remote("os/broken"), None);
+    let log = std::fs::read_to_string(f.path("gateway.log")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("client gave up") && l.contains(lost_name)),
+        "the gateway did not read the client's error: {log}"
+    );
+    run_ok(ostree(&f.remote_repo("main")).arg("fsck"));
+}
+
+#[test]
 fn many_objects_from_a_bare_user_repo_convert_in_one_transaction() {
     // Every content object of a bare-user repo arrives uncompressed and is converted by
     // libostree on both verification workers at once, into one staging transaction.

@@ -21,6 +21,7 @@ pub mod ingest;
 pub mod ingest_pool;
 pub mod locks;
 pub mod native;
+pub mod present;
 pub mod request;
 pub mod source;
 pub mod staging;

@@ -15,6 +15,7 @@ use wire::{kind, ObjectId, RefResult, Status};
 
 use super::commit::{self, CommitInfo};
 use super::ingest_pool::IngestPool;
+use super::present::Presence;
 use super::source::Source;
 use super::watchdog::{Counted, RateWatch};
 use super::{audit, checks, finish, new_push_id, read_refs, request, Identity, ReceiveError, RefUpdate};
@@ -470,6 +471,7 @@ impl Push<'_> {
                         }
                         return Ok(());
                     }
+                    kind::ERROR => return Err(client_gave_up(&payload)),
                     other => {
                         return Err(ReceiveError::Request(format!(
                             "protocol error: unexpected frame '{}'",
@@ -525,29 +527,26 @@ async fn missing_objects(
     held: &[CommitInfo],
 ) -> Result<Vec<ObjectId>, ReceiveError> {
     let held: HashSet<String> = held.iter().map(|c| c.checksum.clone()).collect();
-    let path = PathBuf::from(&repo.path);
+    let (path, archive) = (PathBuf::from(&repo.path), repo.mode == "archive");
     tokio::task::spawn_blocking(move || {
-        let target = ostree::Repo::new_for_path(&path);
-        target.open(ostree::gio::Cancellable::NONE)?;
+        let target = Presence::open(&[&path], archive)?;
         let mut seen = HashSet::new();
         let mut need = Vec::new();
         for id in listed {
             if !seen.insert(id) {
                 continue;
             }
-            let objtype = match id.objtype {
-                wire::objtype::FILE => ostree::ObjectType::File,
-                wire::objtype::DIR_TREE => ostree::ObjectType::DirTree,
-                wire::objtype::DIR_META => ostree::ObjectType::DirMeta,
+            match id.objtype {
+                wire::objtype::FILE | wire::objtype::DIR_TREE | wire::objtype::DIR_META => {}
                 wire::objtype::COMMIT if held.contains(&id.hex()) => continue,
-                wire::objtype::COMMIT => ostree::ObjectType::Commit,
+                wire::objtype::COMMIT => {}
                 other => {
                     return Err(ReceiveError::Request(format!(
                         "unknown object type {other} in the list"
                     )))
                 }
-            };
-            if !target.has_object(objtype, &id.hex(), ostree::gio::Cancellable::NONE)? {
+            }
+            if !target.has(&id)? {
                 need.push(id);
             }
         }

@@ -22,6 +22,9 @@ use crate::ui::Ui;
 
 const EXIT_NOT_FOUND: u32 = 127;
 const MAX_CONTROL: u32 = 64 << 20;
+/// Objects are written through a buffer of this size: a little under the gateway's maximum
+/// SSH packet (65,535 bytes), so one flush fills one packet.
+const OBJECT_BUFFER: usize = 63 << 10;
 
 pub async fn push(conn: &Connection, request: &PushRequest, ui: &mut Ui) -> Result<Option<RemoteOutcome>> {
     let channel = conn
@@ -199,9 +202,13 @@ impl Session<'_> {
             .filter(|r| r.status == WireStatus::Pending)
             .filter_map(|r| r.new.clone().map(|n| (r.old.clone(), n)))
             .collect();
-        // Commits (with the chain down to the gateway's values) and the object list.
+        // Commits (with the chain down to the gateway's values); the object list is walked
+        // while the gateway checks them.
         let local = self.local.clone();
         let plan = tokio::task::spawn_blocking(move || plan(&local, &pending)).await??;
+        let local = self.local.clone();
+        let walks = plan.walks;
+        let listing = tokio::task::spawn_blocking(move || list_objects(&local, &walks));
         for (checksum, bytes, meta) in &plan.commits {
             wire::write_frame(
                 out,
@@ -222,7 +229,8 @@ impl Session<'_> {
         if !decisions.proceed {
             return read_final(frames, ui).await;
         }
-        for chunk in plan.objects.chunks(30_000) {
+        let objects = listing.await??;
+        for chunk in objects.chunks(30_000) {
             wire::write_frame(out, kind::OBJECT_LIST, &[&wire::encode_ids(chunk)]).await?;
         }
         wire::write_json(out, kind::LIST_DONE, &serde_json::json!({})).await?;
@@ -245,20 +253,37 @@ impl Session<'_> {
         let local = self.local.clone();
         let total = need.len() as u64;
         let reader = tokio::task::spawn_blocking(move || read_objects(&local, need, tx));
+        // Each write on the channel becomes an SSH packet of its own: a frame is three writes
+        // (frame header, object header, bytes) and most objects are small, so without the
+        // buffer a push sent three packets per object, each encrypted, queued and decrypted
+        // on its own.
+        let mut out = tokio::io::BufWriter::with_capacity(OBJECT_BUFFER, &mut *out);
         let (mut sent, mut sent_bytes) = (0u64, 0u64);
-        while let Some(item) = rx.recv().await {
-            let (id, flags, bytes) = item?;
-            wire::write_frame(out, kind::OBJECT, &[&wire::object_header(&id, flags), &bytes]).await?;
-            sent += 1;
-            sent_bytes += bytes.len() as u64;
-            ui.progress_of("Sending objects", sent, total, Some(sent_bytes));
-            while let Ok(line) = lines.try_recv() {
-                ui.verbose(&line);
+        let streamed: Result<()> = async {
+            while let Some(item) = rx.recv().await {
+                let (id, flags, bytes) = item?;
+                wire::write_frame(
+                    &mut out,
+                    kind::OBJECT,
+                    &[&wire::object_header(&id, flags), &bytes],
+                )
+                .await?;
+                sent += 1;
+                sent_bytes += bytes.len() as u64;
+                ui.progress_of("Sending objects", sent, total, Some(sent_bytes));
+                while let Ok(line) = lines.try_recv() {
+                    ui.verbose(&line);
+                }
             }
+            reader.await??;
+            wire::write_json(&mut out, kind::OBJECTS_DONE, &serde_json::json!({})).await?;
+            Ok(())
         }
-        reader.await??;
-        wire::write_json(out, kind::OBJECTS_DONE, &serde_json::json!({})).await?;
+        .await;
+        // Only whole frames are buffered: deliver them even after a local failure, so the
+        // ERROR frame that follows is read as one.
         out.flush().await?;
+        streamed?;
         read_final(frames, ui).await
     }
 }
@@ -281,7 +306,8 @@ type CommitFrame = ([u8; 32], Vec<u8>, Option<Vec<u8>>);
 
 struct Plan {
     commits: Vec<CommitFrame>,
-    objects: Vec<ObjectId>,
+    /// Each new commit, with the gateway's commit to diff its tree against (when known here).
+    walks: Vec<(String, Option<String>)>,
 }
 
 fn open(path: &Path) -> Result<ostree::Repo> {
@@ -291,14 +317,12 @@ fn open(path: &Path) -> Result<ostree::Repo> {
 }
 
 /// For each (gateway's current, new) pair: the new commit and its parents down to the current
-/// one (the gateway checks the fast-forward with them), and every object of the new commit's
-/// tree that is not at the same path in the current one (see `wire::treediff`).
+/// one (the gateway checks the fast-forward with them), and what to walk for the object list.
 fn plan(path: &Path, pending: &[(Option<String>, String)]) -> Result<Plan> {
     let repo = open(path)?;
     let mut commits = Vec::new();
     let mut sent = HashSet::new();
-    let mut objects = Vec::new();
-    let mut listed = HashSet::new();
+    let mut walks = Vec::new();
     for (old, new) in pending {
         let mut chain = Vec::new();
         let mut current = Some(new.clone());
@@ -331,22 +355,30 @@ fn plan(path: &Path, pending: &[(Option<String>, String)]) -> Result<Plan> {
                 meta.map(|m| m.data_as_bytes().to_vec()),
             ));
         }
-        // Only what changed since the gateway's commit: unchanged subtrees are not walked.
-        let root_of = |c: &str| -> Result<Root> {
-            Ok(Root::of_commit(
-                &repo.load_variant(ostree::ObjectType::Commit, c)?,
-            ))
-        };
-        let base = match old.as_ref().filter(|_| reached_old) {
-            Some(old) => Some(root_of(old)?),
-            None => None,
-        };
+        walks.push((new.clone(), old.clone().filter(|_| reached_old)));
+    }
+    Ok(Plan { commits, walks })
+}
+
+/// Every object of each new commit's tree that is not at the same path in the gateway's
+/// commit (see `wire::treediff`): unchanged subtrees are not walked.
+fn list_objects(path: &Path, walks: &[(String, Option<String>)]) -> Result<Vec<ObjectId>> {
+    let repo = open(path)?;
+    let mut objects = Vec::new();
+    let mut listed = HashSet::new();
+    let root_of = |c: &str| -> Result<Root> {
+        Ok(Root::of_commit(
+            &repo.load_variant(ostree::ObjectType::Commit, c)?,
+        ))
+    };
+    for (new, old) in walks {
+        let base = old.as_deref().map(root_of).transpose()?;
         treediff::walk::<anyhow::Error>(&repo, &root_of(new)?, base.as_ref(), &mut listed, &mut |id| {
             objects.push(id);
             Ok(())
         })?;
     }
-    Ok(Plan { commits, objects })
+    Ok(objects)
 }
 
 /// Reads each needed object's bytes: archive repos' files as stored (`.filez` compressed);

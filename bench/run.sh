@@ -13,7 +13,7 @@
 #      2 added, 1 deleted files) on ref bench/app; and one small commit per concurrent pusher;
 #   3. starts a release gateway on a fresh temp state dir (loopback, ephemeral port);
 #   4. per repetition: our ostree-push initial (fresh gateway repo), incremental, no-op;
-#      the initial again into a repo already holding other content (after the load below);
+#      the initial again into a repo already holding other content (the load commits);
 #      `ostree pull-local --untrusted` of the same commits into a fresh archive repo (initial,
 #      incremental, no-op; it hardlinks verified objects, writing no object data) and, as a
 #      second baseline, from a copy of the source repo on /dev/shm (it must copy every object,
@@ -180,7 +180,10 @@ for ((r = 1; r <= REPS; r++)); do
     gw repo add "ours-$r" --init
     gw repo add "py-$r" --init
     gw repo add "load-$r" --init
+    gw repo add "used-$r" --init
 done
+LOAD_REFS=()
+for ((i = 0; i < PUSHERS; i++)); do LOAD_REFS+=("load/load$i"); done
 
 "$GW" --config "$CONFIG" --state-dir "$STATE" serve --listen 127.0.0.1:0 \
     >"$LOGS/serve.out" 2>"$LOGS/serve.log" &
@@ -321,6 +324,22 @@ for ((r = 1; r <= REPS; r++)); do
         expect_ref "$pullc" "$REF" "$C2"
     fi
 
+    # The initial commit again, into repos that already hold other content: the PUSHERS load
+    # commits, copied in by pull-local (hardlinks, untimed). Every objects/XX directory
+    # exists there, so each object is moved into place on its own, where a fresh repo takes
+    # whole new directories.
+    pullu=$RUN/pull/pullused-$r
+    ostree init --repo="$pullu" --mode=archive
+    for repo in "$REPOS/used-$r" "$pullu"; do
+        ostree --repo="$repo" pull-local --untrusted "$SRC" "${LOAD_REFS[@]}" >/dev/null
+    done
+    set_ref "$C1"
+    ours bench "$RUN/keys/bench" "used-$r" "$REF"
+    timed ours_used "$r" "${CMD[@]}"
+    expect_ref "$REPOS/used-$r" "$REF" "$C1"
+    timed pull_used "$r" ostree --repo="$pullu" pull-local --untrusted "$SRC" "$REF"
+    expect_ref "$pullu" "$REF" "$C1"
+
     # The Python ostree-push 1.2.0 (tunnel: ssh -R + ostree-receive-1, the gateway pulls).
     if ((HAVE_PY)); then
         set_ref "$C1"
@@ -364,22 +383,6 @@ for ((r = 1; r <= REPS; r++)); do
     printf 'load_hwm_kb\t%s\t%s\t-\n' "$r" "$hwm" >>"$TSV"
     printf 'load_ok\t%s\t%s\t-\n' "$r" "$ok" >>"$TSV"
     log "load rep $r: $ok/$PUSHERS succeeded; gateway VmHWM ${hwm} kB during the load (before: ${hwm_before} kB)"
-
-    # The initial commit again, into a repo that already holds other content: the load repo
-    # with its PUSHERS commits (every objects/XX directory exists there, so each object is
-    # moved in on its own; into a fresh repo a whole new directory moves at once). pull-local
-    # into a repo holding the same commits, for the ratio.
-    set_ref "$C1"
-    ours bench "$RUN/keys/bench" "load-$r" "$REF"
-    timed ours_used "$r" "${CMD[@]}"
-    expect_ref "$REPOS/load-$r" "$REF" "$C1"
-    pullu=$RUN/pull/pullused-$r
-    ostree init --repo="$pullu" --mode=archive
-    load_refs=()
-    for ((i = 0; i < PUSHERS; i++)); do load_refs+=("load/load$i"); done
-    ostree --repo="$pullu" pull-local --untrusted "$SRC" "${load_refs[@]}" >/dev/null
-    timed pull_used "$r" ostree --repo="$pullu" pull-local --untrusted "$SRC" "$REF"
-    expect_ref "$pullu" "$REF" "$C1"
     # Nothing is deleted until the run ends: on ext4 without a journal (this kind of VM),
     # creating inodes stays slow for a minute or more after mass deletions (ext4 skips
     # recently freed inodes one by one), which would tax the next repetition's receive

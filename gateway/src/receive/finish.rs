@@ -49,9 +49,10 @@ pub async fn prove_and_apply(
 ) -> Result<(), ReceiveError> {
     let staging = Arc::new(staging);
     let result = prove_and_apply_inner(ctx, &staging, updates, dry_run).await;
-    // After a success, what is left of the staging repo (its skeleton: the objects were
-    // moved into the target) is removed in the background, not while the pusher waits; a
-    // crash before that leaves a directory startup removes. After a failure it goes first.
+    // After a success, what is left of the staging repo (its skeleton, and the second names
+    // of objects linked into the target) is removed in the background, not while the pusher
+    // waits; a crash before that leaves a directory startup removes. After a failure it goes
+    // first.
     let staging = Arc::try_unwrap(staging).ok();
     let removal = tokio::task::spawn_blocking(move || drop(staging));
     if result.is_err() {

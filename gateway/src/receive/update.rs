@@ -126,16 +126,21 @@ fn import(repo: &ostree::Repo, staging: &Staging, target: &Path) -> Result<Impor
     Ok(stats)
 }
 
-/// One thread: the kernel serializes renames across directories anyway (measured: two
-/// threads were no faster). Names are resolved from the two `objects` directories, not by
-/// full paths. An `objects/XX` directory the target does not have yet (a new repo has none)
-/// moves in as a whole, in one rename.
+/// Puts every staged object into the target. An `objects/XX` directory the target does not
+/// have yet (a new repo has none) moves in as a whole, in one rename. Into a directory the
+/// target has, each object is hard-linked, by two threads: renames across directories are
+/// serialized by the kernel (one mutex per filesystem; two renaming threads measured no
+/// faster), links are not. The staged names go with the staging repo, which is removed in the
+/// background after the push. Detached metadata is renamed instead, replacing what the target
+/// had: it is not named by its content, and the pushed one is what the checks saw. Names are
+/// resolved from the two `objects` directories, not by full paths.
 fn move_objects(staging: &Path, target: &Path) -> std::io::Result<ImportStats> {
     use rustix::fs::{Mode, OFlags};
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let from = rustix::fs::open(staging.join("objects"), flags, Mode::empty())?;
     let to = rustix::fs::open(target.join("objects"), flags, Mode::empty())?;
     let mut moved = 0;
+    let mut to_link = Vec::new();
     for dir in std::fs::read_dir(staging.join("objects"))? {
         let dir = dir?;
         if !dir.file_type()?.is_dir() {
@@ -158,11 +163,32 @@ fn move_objects(staging: &Path, target: &Path) -> std::io::Result<ImportStats> {
             Err(rustix::io::Errno::EXIST | rustix::io::Errno::INVAL) => {}
             Err(e) => return Err(e.into()),
         }
-        for name in &names {
-            let path = sub.join(name);
-            rustix::fs::renameat(&from, &path, &to, &path)?;
-        }
+        to_link.push((sub, names));
     }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let link_some = || -> std::io::Result<()> {
+        while let Some((sub, names)) = to_link.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+            for name in names {
+                let path = sub.join(name);
+                if name.to_string_lossy().ends_with(".commitmeta") {
+                    rustix::fs::renameat(&from, &path, &to, &path)?;
+                    continue;
+                }
+                match rustix::fs::linkat(&from, &path, &to, &path, rustix::fs::AtFlags::empty()) {
+                    // Already there (another push brought it): the same bytes, by its name.
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
+    };
+    std::thread::scope(|scope| {
+        let helper = scope.spawn(link_some);
+        let mine = link_some();
+        let theirs = helper.join().expect("link thread panicked");
+        mine.and(theirs)
+    })?;
     Ok(ImportStats {
         objects: moved,
         ..ImportStats::default()
@@ -241,25 +267,48 @@ mod tests {
             ("b3m".into(), "old".into())
         );
         assert!(!staging.path().join("objects/aa").exists(), "moved as a whole");
-        assert_eq!(
-            std::fs::read_dir(staging.path().join("objects/bb"))
-                .unwrap()
-                .count(),
-            0
-        );
+        // Linked into the existing directory: the staged name stays for the staging removal;
+        // the detached metadata was renamed.
+        let staged = |rel: &str| staging.path().join("objects").join(rel);
+        assert!(staged("bb/3.commit").exists() && !staged("bb/3.commitmeta").exists());
+        use std::os::unix::fs::MetadataExt;
+        let nlink = std::fs::metadata(target.path().join("objects/bb/3.commit"))
+            .unwrap()
+            .nlink();
+        assert_eq!(nlink, 2, "one inode, two names");
         assert!(!target.path().join("objects/cc").exists());
     }
 
     #[test]
-    fn an_existing_object_in_the_target_is_replaced_by_the_same_bytes() {
-        // Two pushes of the same object race: the second rename replaces an identical file.
+    fn an_object_the_target_has_stays_and_detached_metadata_is_replaced() {
+        // Two pushes of the same object race: the file is the same by its name. Detached
+        // metadata is not named by its content: the pushed one replaces the target's.
         let (staging, target) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         put(staging.path(), "aa/1.filez", "same");
         put(target.path(), "aa/1.filez", "same");
+        put(staging.path(), "aa/2.commitmeta", "new signatures");
+        put(target.path(), "aa/2.commitmeta", "old signatures");
         assert_eq!(move_objects(staging.path(), target.path()).unwrap().objects, 1);
-        assert_eq!(
-            std::fs::read_to_string(target.path().join("objects/aa/1.filez")).unwrap(),
-            "same"
-        );
+        let read = |rel: &str| std::fs::read_to_string(target.path().join("objects").join(rel)).unwrap();
+        assert_eq!(read("aa/1.filez"), "same");
+        assert_eq!(read("aa/2.commitmeta"), "new signatures");
+    }
+
+    #[test]
+    fn many_directories_are_linked_by_both_threads() {
+        let (staging, target) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for d in 0..40 {
+            put(target.path(), &format!("{d:02x}/old.filez"), "old");
+            for f in 0..5 {
+                put(staging.path(), &format!("{d:02x}/{f}.filez"), &format!("{d}-{f}"));
+            }
+        }
+        assert_eq!(move_objects(staging.path(), target.path()).unwrap().objects, 200);
+        for d in 0..40 {
+            for f in 0..5 {
+                let path = target.path().join(format!("objects/{d:02x}/{f}.filez"));
+                assert_eq!(std::fs::read_to_string(path).unwrap(), format!("{d}-{f}"));
+            }
+        }
     }
 }

@@ -215,8 +215,15 @@ timed() { # metric rep command...: runs it, output to a log, records its wall ti
     # time (user + system) of the client (with its children) and of the gateway meanwhile
     local metric=$1 rep=$2 t0 t1 g0 g1
     shift 2
-    # Every sample starts with no dirty data of earlier samples waiting for writeback: a
-    # receive syncs before its ref move and would otherwise pay for the previous writer.
+    # Every sample starts once the gateway has removed the staging repos of earlier pushes
+    # (it does so in the background after answering) and with no dirty data of earlier
+    # samples waiting for writeback: a receive syncs before its ref move and would otherwise
+    # pay for the previous writer.
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [[ -z $(ls -A "$STATE/repos/.staging" 2>/dev/null) ]] && break
+        sleep 0.1
+    done
     sync
     g0=$(gw_cpu)
     t0=$(now)

@@ -119,8 +119,8 @@ impl Ingest {
             objtype::FILE => self.store_content(id, flags, data),
             _ => {
                 Self::check_metadata(id, data)?;
-                write_loose(&self.objects, id, ext(id.objtype), data)?;
-                self.writeback.wrote(data.len() as u64);
+                let path = write_loose(&self.objects, id, ext(id.objtype), data)?;
+                self.writeback.wrote(path, data.len() as u64);
                 Ok(())
             }
         }
@@ -172,8 +172,8 @@ impl Ingest {
             ));
         }
         if self.archive && compressed {
-            write_loose(&self.objects, id, "filez", data)?;
-            self.writeback.wrote(data.len() as u64);
+            let path = write_loose(&self.objects, id, "filez", data)?;
+            self.writeback.wrote(path, data.len() as u64);
             return Ok(());
         }
         // Another representation than the staging repo's: let libostree convert it.
@@ -191,7 +191,8 @@ impl Ingest {
 /// rename is needed (that was a third of the gateway's CPU on an initial push). An
 /// `objects/XX` directory is made when its first object comes (making all 256 up front,
 /// and removing them, cost an incremental push ~0.1 s).
-fn write_loose(objects: &OwnedFd, id: &ObjectId, ext: &str, data: &[u8]) -> Result<(), ReceiveError> {
+/// Returns the file's path under `objects`.
+fn write_loose(objects: &OwnedFd, id: &ObjectId, ext: &str, data: &[u8]) -> Result<String, ReceiveError> {
     use rustix::fs::{Mode, OFlags};
     let hex = id.hex();
     let path = format!("{}/{}.{ext}", &hex[..2], &hex[2..]);
@@ -211,10 +212,10 @@ fn write_loose(objects: &OwnedFd, id: &ObjectId, ext: &str, data: &[u8]) -> Resu
     match file {
         Ok(fd) => {
             std::fs::File::from(fd).write_all(data)?;
-            Ok(())
+            Ok(path)
         }
         // Verified under the same name before: the same bytes, by construction.
-        Err(rustix::io::Errno::EXIST) => Ok(()),
+        Err(rustix::io::Errno::EXIST) => Ok(path),
         Err(e) => Err(std::io::Error::from(e).into()),
     }
 }

@@ -119,8 +119,9 @@ impl Ingest {
             objtype::FILE => self.store_content(id, flags, data),
             _ => {
                 Self::check_metadata(id, data)?;
-                let path = write_loose(&self.objects, id, ext(id.objtype), data)?;
-                self.writeback.wrote(path, data.len() as u64);
+                write_loose(&self.objects, id, ext(id.objtype), data)?;
+                // Metadata stays cached: the completeness proof reads every dirtree again.
+                self.writeback.wrote(None, data.len() as u64);
                 Ok(())
             }
         }
@@ -173,7 +174,7 @@ impl Ingest {
         }
         if self.archive && compressed {
             let path = write_loose(&self.objects, id, "filez", data)?;
-            self.writeback.wrote(path, data.len() as u64);
+            self.writeback.wrote(Some(path), data.len() as u64);
             return Ok(());
         }
         // Another representation than the staging repo's: let libostree convert it.

@@ -10,9 +10,9 @@
 //! cache: nothing reads them again during the push (metadata stays: the completeness proof
 //! reads every dirtree), so a push keeps a few batches cached instead of all it wrote
 //! (it would otherwise push other data out), and the next batches reuse those pages. On a VM
-//! that hands free memory back to its host, a page never used before costs a fault in the
-//! host on first touch: measured, the gateway spent 0.2-0.5 CPU-s less per default-preset
-//! initial push.
+//! that hands free memory back to its host (the benchmark machine), a page never used before
+//! most likely costs a fault in the host on first touch: measured there, the gateway spent
+//! 0.2-0.5 CPU-s less per default-preset initial push.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;

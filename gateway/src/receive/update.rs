@@ -177,6 +177,10 @@ fn move_objects(staging: &Path, target: &Path) -> std::io::Result<ImportStats> {
                 match rustix::fs::linkat(&from, &path, &to, &path, rustix::fs::AtFlags::empty()) {
                     // Already there (another push brought it): the same bytes, by its name.
                     Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    // A filesystem without hard links (or a file at its link limit).
+                    Err(
+                        rustix::io::Errno::PERM | rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::MLINK,
+                    ) => rustix::fs::renameat(&from, &path, &to, &path)?,
                     Err(e) => return Err(e.into()),
                 }
             }

@@ -45,22 +45,9 @@ fn signed_summary_and_static_deltas() {
     // A wrong key: the same client setup without the signer's key refuses the summary.
     let other = GpgHome::new();
     let other_fpr = other.generate_key("Other <o@example.com>");
-    let other_key = gw.work_dir().join("other.asc");
-    std::fs::write(&other_key, other.export_armored(&other_fpr)).unwrap();
-    let doubter = OstreeRepo::init(&gw.work_dir().join("doubter"), "bare-user");
-    run_ok(
-        doubter
-            .ostree()
-            .args([
-                "remote",
-                "add",
-                "--set=gpg-verify-summary=true",
-                "--set=gpg-verify=false",
-            ])
-            .arg(format!("--gpg-import={}", other_key.display()))
-            .arg("origin")
-            .arg(format!("file://{}", target.path.display())),
-    );
+    let doubter_dir = gw.work_dir().join("doubter");
+    std::fs::create_dir_all(&doubter_dir).unwrap();
+    let doubter = verifying_client(&doubter_dir, &other.export_armored(&other_fpr), &target.path);
     assert!(!run(doubter.ostree().args(["remote", "refs", "origin"]))
         .status
         .success());

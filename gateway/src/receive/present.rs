@@ -1,8 +1,7 @@
 //! Which objects a repo (or a staging repo and then its target) holds: one `fstatat` per
-//! object, relative to each `objects` directory. libostree's `has_object` answers the same
-//! question in about 7 µs per object (a full initial push asks 12,500 times before the
-//! transfer and again in the completeness proof, each time with one core idle); a stat of a
-//! two-component relative path is a fraction of that.
+//! object, relative to each `objects` directory, without libostree's `has_object` and its
+//! GLib and parent-repo overhead. An initial push asks 12,500 times before the transfer, with
+//! one core idle: measured, that phase took 53-72 ms instead of 58-93 ms (5 pushes each).
 
 use std::os::fd::OwnedFd;
 use std::path::Path;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use e2e_tests::pusher::ostree_push;
 use e2e_tests::server::{OpenSsh, Served};
 use e2e_tests::world::{World, T0};
-use e2e_tests::{describe, run, run_ok};
+use e2e_tests::{describe, noise, run, run_ok};
 use serde_json::Value;
 
 const PAUSE: &str = "OSTREE_GATEWAY_TEST_PAUSE";
@@ -338,27 +338,15 @@ fn injected_failure_before_the_ref_move() {
     }
 }
 
-/// Incompressible bytes (xorshift), so the push is bigger than every buffer on the way.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
 /// `kill -9` of `ostree-push` mid-transfer: the gateway settles the row as failed within a
 /// few seconds, nothing moves, staging is cleaned, and the next push succeeds.
 #[test]
 fn kill9_pusher_mid_transfer() {
     let (mut w, base, _) = world_with_base(Via::Native);
     let mut commit = w.local.commit(REF).timestamp(T0 + 200);
-    for i in 0..12 {
+    // 32 distinct MiB of noise: more than every buffer on the way (the SSH window of 8 MiB,
+    // the sockets' queues). Measured here: the pusher got 9.4 MB out before it blocked.
+    for i in 0..32 {
         commit = commit.file(&format!("big/{i}"), noise(i + 1, 1 << 20));
     }
     let big = commit.run();
@@ -369,6 +357,23 @@ fn kill9_pusher_mid_transfer() {
     pusher.kill().expect("kill -9 ostree-push");
     let status = pusher.wait().expect("reap ostree-push");
     assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9));
+    // The premise: the pusher died before it had handed every object to its connection (it
+    // reports "Sending objects: N/N" the moment it has). Twelve equal-seeded MiB once fitted
+    // in the buffers and the gateway rightly took the whole push.
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut pusher.stderr.take().expect("stderr"), &mut said)
+        .expect("read the pusher's stderr");
+    assert!(
+        !said.lines().any(|l| {
+            let counts = l
+                .strip_prefix("Sending objects: ")
+                .and_then(|r| r.split(',').next());
+            counts
+                .and_then(|c| c.split_once('/'))
+                .is_some_and(|(done, all)| done == all)
+        }),
+        "the pusher sent everything before it was killed; raise the push size:\n{said}"
+    );
     // Let the gateway go on: it finds the stream cut short.
     let resumed = Instant::now();
     std::fs::remove_file(marker(&w, "transfer")).expect("remove the marker");

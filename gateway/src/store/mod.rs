@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod gpg_keys;
 pub mod keys;
+mod migrations;
 pub mod repos;
 pub mod rules;
 pub mod teams;
@@ -18,8 +19,6 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 pub use sqlx::SqliteConnection;
 use sqlx::SqlitePool;
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -80,7 +79,7 @@ impl Store {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
+        migrations::migrator().run(&pool).await?;
         Ok(Store { pool })
     }
 

@@ -46,9 +46,6 @@ mod tests {
             .collect();
         assert_eq!(files, embedded);
         assert_eq!(EMBEDDED[0].1, "init");
-        assert!(migrator()
-            .iter()
-            .all(|m| m.migration_type == MigrationType::Simple));
     }
 
     /// Databases record each applied migration's checksum and refuse to open when it changes:

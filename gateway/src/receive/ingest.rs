@@ -13,6 +13,7 @@ use ostree::{gio, glib};
 use wire::{objtype, ObjectId, FLAG_COMPRESSED};
 
 use super::commit::sha256_hex;
+use super::present::open_objects_dir;
 use super::writeback::Writeback;
 use super::ReceiveError;
 
@@ -219,12 +220,6 @@ fn write_loose(objects: &OwnedFd, id: &ObjectId, ext: &str, data: &[u8]) -> Resu
         Err(rustix::io::Errno::EXIST) => Ok(path),
         Err(e) => Err(std::io::Error::from(e).into()),
     }
-}
-
-fn open_objects_dir(root: &Path) -> Result<OwnedFd, ReceiveError> {
-    use rustix::fs::{Mode, OFlags};
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    Ok(rustix::fs::open(root.join("objects"), flags, Mode::empty()).map_err(std::io::Error::from)?)
 }
 
 /// Stores commits already verified by `commit::parse`, with their detached metadata, into the

@@ -16,13 +16,19 @@ pub struct Presence {
     file_ext: &'static str,
 }
 
+/// A repo's `objects` directory, for `*at` calls relative to it (a path walk of a dozen
+/// components per object otherwise).
+pub fn open_objects_dir(repo: &Path) -> std::io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    Ok(rustix::fs::open(repo.join("objects"), flags, Mode::empty())?)
+}
+
 impl Presence {
     /// `repos` all of one mode (a staging repo has its target's).
     pub fn open(repos: &[&Path], archive: bool) -> std::io::Result<Presence> {
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let dirs = repos
             .iter()
-            .map(|repo| rustix::fs::open(repo.join("objects"), flags, Mode::empty()))
+            .map(|repo| open_objects_dir(repo))
             .collect::<Result<_, _>>()?;
         Ok(Presence {
             dirs,

@@ -102,10 +102,10 @@ pub struct ImportStats {
     pub sync_ms: u64,
 }
 
-/// Moves every staged object file into the target: one `rename` each, since staging lives on
-/// the target's filesystem (same layout, same mode). Objects become visible before the refs
-/// move, which is harmless (unreferenced until then; `ostree prune` removes them if the
-/// transaction fails) and is what libostree does too. As in libostree, the data reach the
+/// Puts every staged object into the target by renames and hard links (`move_objects`), since
+/// staging lives on the target's filesystem (same layout, same mode). Objects become visible
+/// before the refs move, which is harmless (unreferenced until then; `ostree prune` removes
+/// them if the transaction fails) and is what libostree does too. As in libostree, the data reach the
 /// disk before their final names exist (`syncfs`, so a crash cannot leave a torn object under
 /// a name the next push trusts), and the names before any ref (`commit_transaction` syncs
 /// again). Across filesystems (a repo path configured elsewhere) libostree imports the
@@ -135,10 +135,8 @@ fn import(repo: &ostree::Repo, staging: &Staging, target: &Path) -> Result<Impor
 /// had: it is not named by its content, and the pushed one is what the checks saw. Names are
 /// resolved from the two `objects` directories, not by full paths.
 fn move_objects(staging: &Path, target: &Path) -> std::io::Result<ImportStats> {
-    use rustix::fs::{Mode, OFlags};
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let from = rustix::fs::open(staging.join("objects"), flags, Mode::empty())?;
-    let to = rustix::fs::open(target.join("objects"), flags, Mode::empty())?;
+    let from = super::present::open_objects_dir(staging)?;
+    let to = super::present::open_objects_dir(target)?;
     let mut moved = 0;
     let mut to_link = Vec::new();
     for dir in std::fs::read_dir(staging.join("objects"))? {
